@@ -1,0 +1,366 @@
+// The C++ layer plugin authors write stages against: a base class per stage kind, a declarative
+// stage spec (ports and a typed config schema), and the Context a stage's run() receives.
+// Everything here is header-only and talks to the host only through trellis_host_api.
+#pragma once
+
+#include <trellis/artifacts.hpp>
+#include <trellis/plugin_abi.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace trellis {
+
+/// The five stage kinds; values match trellis_stage_kind.
+enum class StageKind : uint32_t { Data = 1, Train = 2, Deploy = 3, Monitor = 4, Govern = 5 };
+
+/// Lower-case name of a stage kind ("data", "train", ...).
+inline std::string_view to_string(StageKind kind) {
+    switch (kind) {
+    case StageKind::Data: return "data";
+    case StageKind::Train: return "train";
+    case StageKind::Deploy: return "deploy";
+    case StageKind::Monitor: return "monitor";
+    case StageKind::Govern: return "govern";
+    }
+    return "unknown";
+}
+
+/// Types of config values; values match trellis_value_type.
+enum class ValueType : uint32_t { Bool = 1, Int = 2, Float = 3, String = 4, StringList = 5, Json = 6 };
+
+/// Lower-case name of a config value type ("bool", "int", "float", "string", "string_list", "json").
+inline std::string_view to_string(ValueType type) {
+    switch (type) {
+    case ValueType::Bool: return "bool";
+    case ValueType::Int: return "int";
+    case ValueType::Float: return "float";
+    case ValueType::String: return "string";
+    case ValueType::StringList: return "string_list";
+    case ValueType::Json: return "json";
+    }
+    return "unknown";
+}
+
+/// An error a plugin throws to fail its stage with a specific trellis_status code.
+class Error : public std::runtime_error {
+public:
+    /// Makes an error with `code` (a trellis_status) and a message naming what is at fault.
+    Error(int32_t code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    /// The trellis_status this error reports across the boundary.
+    int32_t code() const noexcept { return code_; }
+
+private:
+    int32_t code_;
+};
+
+/// Thrown by Context::throw_if_cancelled() when the run was cancelled.
+class Cancelled : public Error {
+public:
+    /// Makes the cancellation error.
+    Cancelled() : Error(TRELLIS_ERR_CANCELLED, "cancelled") {}
+};
+
+namespace detail {
+/// Quotes a string as a JSON string literal; used to write config defaults.
+inline std::string json_quote(std::string_view text) {
+    std::string out = "\"";
+    for (unsigned char c : text) {
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (c < 0x20) {
+                static const char hex[] = "0123456789abcdef";
+                out += "\\u00";
+                out += hex[c >> 4];
+                out += hex[c & 15];
+            } else {
+                out += static_cast<char>(c);
+            }
+        }
+    }
+    return out + "\"";
+}
+} // namespace detail
+
+/// A declared input or output port.
+struct PortSpec {
+    std::string name;       ///< port name
+    ArtifactType type;      ///< artifact type flowing through it
+    std::string doc;        ///< one-line description
+    bool optional = false;  ///< inputs only: may be left unconnected
+};
+
+/// A declared configuration key.
+struct ConfigKeySpec {
+    std::string key;           ///< key name
+    ValueType type;            ///< value type
+    bool required = false;     ///< the pipeline must set it
+    std::string default_json;  ///< default as JSON text; empty for none
+    std::string doc;           ///< one-line description
+};
+
+/// What a stage declares about itself: name, ports and config schema. Built fluently in the
+/// stage class's static spec() function, e.g.
+///   return StageSpec("data.csv", "Reads a CSV file").output("table", ArtifactType::Table)
+///          .required("path", ValueType::String, "file to read").option_bool("header", true);
+class StageSpec {
+public:
+    /// Starts a spec for the stage `name` (as pipelines call it) with a one-line description.
+    StageSpec(std::string name, std::string description)
+        : name_(std::move(name)), description_(std::move(description)) {}
+
+    /// Declares a required input.
+    StageSpec& input(std::string name, ArtifactType type, std::string doc = {}) {
+        inputs_.push_back({std::move(name), type, std::move(doc), false});
+        return *this;
+    }
+    /// Declares an input that may be left unconnected (check Context::has_input).
+    StageSpec& optional_input(std::string name, ArtifactType type, std::string doc = {}) {
+        inputs_.push_back({std::move(name), type, std::move(doc), true});
+        return *this;
+    }
+    /// Declares an output.
+    StageSpec& output(std::string name, ArtifactType type, std::string doc = {}) {
+        outputs_.push_back({std::move(name), type, std::move(doc), false});
+        return *this;
+    }
+    /// Declares a config key the pipeline must set.
+    StageSpec& required(std::string key, ValueType type, std::string doc = {}) {
+        config_.push_back({std::move(key), type, true, {}, std::move(doc)});
+        return *this;
+    }
+    /// Declares an optional config key with no default (check Context::has_config).
+    StageSpec& optional(std::string key, ValueType type, std::string doc = {}) {
+        config_.push_back({std::move(key), type, false, {}, std::move(doc)});
+        return *this;
+    }
+    /// Declares a bool config key with a default.
+    StageSpec& option_bool(std::string key, bool fallback, std::string doc = {}) {
+        return add_default(std::move(key), ValueType::Bool, fallback ? "true" : "false", std::move(doc));
+    }
+    /// Declares an int config key with a default.
+    StageSpec& option_int(std::string key, int64_t fallback, std::string doc = {}) {
+        return add_default(std::move(key), ValueType::Int, std::to_string(fallback), std::move(doc));
+    }
+    /// Declares a float config key with a default.
+    StageSpec& option_float(std::string key, double fallback, std::string doc = {}) {
+        char text[64];
+        std::snprintf(text, sizeof text, "%.17g", fallback);
+        return add_default(std::move(key), ValueType::Float, text, std::move(doc));
+    }
+    /// Declares a string config key with a default.
+    StageSpec& option_string(std::string key, std::string_view fallback, std::string doc = {}) {
+        return add_default(std::move(key), ValueType::String, detail::json_quote(fallback), std::move(doc));
+    }
+    /// Declares a string-list config key with a default.
+    StageSpec& option_string_list(std::string key, const std::vector<std::string>& fallback, std::string doc = {}) {
+        std::string json = "[";
+        for (size_t i = 0; i < fallback.size(); ++i) json += (i ? "," : "") + detail::json_quote(fallback[i]);
+        return add_default(std::move(key), ValueType::StringList, json + "]", std::move(doc));
+    }
+    /// Declares a JSON config key with a default given as JSON text.
+    StageSpec& option_json(std::string key, std::string default_json, std::string doc = {}) {
+        return add_default(std::move(key), ValueType::Json, std::move(default_json), std::move(doc));
+    }
+
+    /// The stage's name.
+    const std::string& name() const { return name_; }
+    /// The stage's one-line description.
+    const std::string& description() const { return description_; }
+    /// Declared inputs, in declaration order.
+    const std::vector<PortSpec>& inputs() const { return inputs_; }
+    /// Declared outputs, in declaration order.
+    const std::vector<PortSpec>& outputs() const { return outputs_; }
+    /// Declared config keys, in declaration order.
+    const std::vector<ConfigKeySpec>& config() const { return config_; }
+
+private:
+    StageSpec& add_default(std::string key, ValueType type, std::string json, std::string doc) {
+        config_.push_back({std::move(key), type, false, std::move(json), std::move(doc)});
+        return *this;
+    }
+
+    std::string name_;
+    std::string description_;
+    std::vector<PortSpec> inputs_;
+    std::vector<PortSpec> outputs_;
+    std::vector<ConfigKeySpec> config_;
+};
+
+/// Writes log lines through the stage's own named logger in the host.
+class Logger {
+public:
+    /// Wraps the host's logger for one execution.
+    Logger(const trellis_host_api* host, trellis_context* ctx) : host_(host), ctx_(ctx) {}
+    /// Logs at trace level.
+    void trace(const std::string& message) const { write(TRELLIS_LOG_TRACE, message); }
+    /// Logs at debug level.
+    void debug(const std::string& message) const { write(TRELLIS_LOG_DEBUG, message); }
+    /// Logs at info level.
+    void info(const std::string& message) const { write(TRELLIS_LOG_INFO, message); }
+    /// Logs at warning level.
+    void warn(const std::string& message) const { write(TRELLIS_LOG_WARN, message); }
+    /// Logs at error level.
+    void error(const std::string& message) const { write(TRELLIS_LOG_ERROR, message); }
+
+private:
+    void write(int32_t level, const std::string& message) const { host_->log(ctx_, level, message.c_str()); }
+    const trellis_host_api* host_;
+    trellis_context* ctx_;
+};
+
+/// What a stage's run() receives: its validated config, its inputs, its outputs, its logger,
+/// metric logging, a scratch directory and the cancellation flag. Valid only during run().
+class Context {
+public:
+    /// Wraps the host's context for one execution.
+    Context(const trellis_host_api* host, trellis_context* ctx) : host_(host), ctx_(ctx), logger_(host, ctx) {}
+
+    /// The validated value of config key `key`, as bool, int64_t, double, std::string or
+    /// std::vector<std::string> (json keys read as std::string holding JSON text).
+    template <class T> T config(const std::string& key) const;
+
+    /// Whether the pipeline set `key` explicitly.
+    bool config_is_set(const std::string& key) const {
+        int32_t out = 0;
+        check(host_->config_is_set(ctx_, key.c_str(), &out), "config key '" + key + "'");
+        return out != 0;
+    }
+
+    /// Whether optional input `port` is connected.
+    bool has_input(const std::string& port) const {
+        uint32_t type = 0;
+        const uint8_t* data = nullptr;
+        size_t size = 0;
+        return host_->input_get(ctx_, port.c_str(), &type, &data, &size) == TRELLIS_OK;
+    }
+
+    /// Input `port` deserialised as artifact type T (Table, Model, Metrics, Report, FileRef, DirectoryRef).
+    template <class T> T input(const std::string& port) const {
+        auto [data, size] = input_bytes(port, ArtifactTraits<T>::type);
+        return ArtifactTraits<T>::deserialize(std::span<const uint8_t>(data, size));
+    }
+
+    /// Raw serialised bytes of input `port`, checked to be of artifact `type`; valid during run().
+    std::pair<const uint8_t*, size_t> input_bytes(const std::string& port, ArtifactType type) const {
+        uint32_t actual = 0;
+        const uint8_t* data = nullptr;
+        size_t size = 0;
+        check(host_->input_get(ctx_, port.c_str(), &actual, &data, &size), "input '" + port + "'");
+        if (actual != static_cast<uint32_t>(type))
+            throw Error(TRELLIS_ERR_TYPE, "input '" + port + "' holds a " +
+                                              std::string(to_string(static_cast<ArtifactType>(actual))) +
+                                              ", not a " + std::string(to_string(type)));
+        return {data, size};
+    }
+
+    /// Sets output `port` to `value` (Table, Model, Metrics, Report, FileRef, DirectoryRef).
+    template <class T> void output(const std::string& port, const T& value) {
+        const std::vector<uint8_t> bytes = ArtifactTraits<T>::serialize(value);
+        check(host_->output_set(ctx_, port.c_str(), static_cast<uint32_t>(ArtifactTraits<T>::type), bytes.data(),
+                                bytes.size()),
+              "output '" + port + "'");
+    }
+
+    /// Logs metric `name` with `value` at `step` (0 for a scalar metric).
+    void log_metric(const std::string& name, double value, int64_t step = 0) {
+        check(host_->metric_log(ctx_, name.c_str(), value, step), "metric '" + name + "'");
+    }
+
+    /// The stage's logger.
+    const Logger& log() const { return logger_; }
+
+    /// A directory private to this execution; the host removes it afterwards.
+    std::filesystem::path scratch_dir() const { return host_->scratch_dir(ctx_); }
+
+    /// Whether the run was cancelled.
+    bool cancelled() const { return host_->is_cancelled(ctx_) != 0; }
+
+    /// Throws Cancelled if the run was cancelled; call it in long loops.
+    void throw_if_cancelled() const {
+        if (cancelled()) throw Cancelled();
+    }
+
+private:
+    static void check(int32_t status, const std::string& what) {
+        if (status == TRELLIS_OK) return;
+        switch (status) {
+        case TRELLIS_ERR_NOT_FOUND: throw Error(status, what + " does not exist or is not set");
+        case TRELLIS_ERR_TYPE: throw Error(status, what + " has another type");
+        default: throw Error(status, what + ": host call failed with status " + std::to_string(status));
+        }
+    }
+
+    const trellis_host_api* host_;
+    trellis_context* ctx_;
+    Logger logger_;
+};
+
+template <> inline bool Context::config<bool>(const std::string& key) const {
+    int32_t out = 0;
+    check(host_->config_get_bool(ctx_, key.c_str(), &out), "config key '" + key + "'");
+    return out != 0;
+}
+template <> inline int64_t Context::config<int64_t>(const std::string& key) const {
+    int64_t out = 0;
+    check(host_->config_get_int(ctx_, key.c_str(), &out), "config key '" + key + "'");
+    return out;
+}
+template <> inline double Context::config<double>(const std::string& key) const {
+    double out = 0;
+    check(host_->config_get_float(ctx_, key.c_str(), &out), "config key '" + key + "'");
+    return out;
+}
+template <> inline std::string Context::config<std::string>(const std::string& key) const {
+    const char* out = nullptr;
+    check(host_->config_get_string(ctx_, key.c_str(), &out), "config key '" + key + "'");
+    return out ? out : "";
+}
+template <> inline std::vector<std::string> Context::config<std::vector<std::string>>(const std::string& key) const {
+    size_t size = 0;
+    check(host_->config_get_list_size(ctx_, key.c_str(), &size), "config key '" + key + "'");
+    std::vector<std::string> items;
+    items.reserve(size);
+    for (size_t i = 0; i < size; ++i) {
+        const char* item = nullptr;
+        check(host_->config_get_list_item(ctx_, key.c_str(), i, &item), "config key '" + key + "'");
+        items.emplace_back(item ? item : "");
+    }
+    return items;
+}
+
+/// Base of every stage. A stage class derives from one of the kind aliases below, has a
+/// `static StageSpec spec()`, and overrides run(). One instance is made per execution.
+class Stage {
+public:
+    virtual ~Stage() = default;
+    /// Does the stage's work: read inputs and config from `ctx`, set every output. Throw to fail.
+    virtual void run(Context& ctx) = 0;
+};
+
+/// Base of stages of one kind; the kind is read from the base class by the export macro.
+template <StageKind Kind> class StageOf : public Stage {
+public:
+    /// The kind of stages deriving from this base.
+    static constexpr StageKind kind = Kind;
+};
+
+using DataStage = StageOf<StageKind::Data>;       ///< base for data stages
+using TrainStage = StageOf<StageKind::Train>;     ///< base for train stages
+using DeployStage = StageOf<StageKind::Deploy>;   ///< base for deploy stages
+using MonitorStage = StageOf<StageKind::Monitor>; ///< base for monitor stages
+using GovernStage = StageOf<StageKind::Govern>;   ///< base for govern stages
+
+} // namespace trellis

@@ -1,0 +1,99 @@
+// The trellis command: parses the command line, builds the settings, and runs one subcommand.
+#include "cli/cli_context.hpp"
+#include "cli/config_command.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/plugins_command.hpp"
+#include "log/logging.hpp"
+#include "plugin/plugin_scanner.hpp"
+
+#include <trellis/plugin_abi.h>
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <unistd.h>
+
+namespace {
+
+using namespace trellis;
+
+std::filesystem::path executable_path(const char* argv0) {
+    std::error_code ec;
+    auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return ec ? std::filesystem::absolute(argv0) : self;
+}
+
+core::Settings build_settings(const cli::GlobalOptions& options, const std::filesystem::path& executable) {
+    core::Settings settings(cli::install_plugin_dir(executable));
+    std::optional<std::filesystem::path> explicit_file;
+    if (options.config_file) explicit_file = *options.config_file;
+    if (auto file = core::find_config_file(explicit_file, std::getenv("TRELLIS_CONFIG"), std::filesystem::current_path()))
+        settings.load_file(*file);
+    settings.load_environment([](const char* name) { return std::getenv(name); });
+    settings.add_flag_plugin_dirs(options.plugin_path);
+    if (options.log_level) settings.set_from_flag("log.level", *options.log_level, "--log-level");
+    if (options.store) settings.set_from_flag("store.path", *options.store, "--store");
+    return settings;
+}
+
+int run(int argc, char** argv) {
+    const auto executable = executable_path(argv[0]);
+    CLI::App app("trellis: a plugin-based MLOps framework", "trellis");
+    app.set_version_flag("--version", std::string("trellis " TRELLIS_VERSION " (plugin API ") +
+                                          std::to_string(TRELLIS_API_MAJOR) + "." +
+                                          std::to_string(TRELLIS_API_MINOR) + ")");
+    app.require_subcommand(1);
+    app.footer("Exit codes: 0 ok, 1 run failed, 2 usage or bad input, 3 internal error, 130 interrupted.\n"
+               "Run 'trellis COMMAND --help' for a command's options.");
+
+    cli::GlobalOptions options;
+    app.add_option("--config", options.config_file, "Config file (default: ./trellis.ini, .json or .xml)");
+    app.add_option("--plugin-path", options.plugin_path,
+                   "Plugin folder to search first (repeatable; colon-separated lists allowed)");
+    app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error, critical or off");
+    app.add_option("--store", options.store, "Store folder (default: .trellis)");
+    app.add_flag("-q,--quiet", options.quiet, "Only print warnings and errors");
+    app.add_flag("--rescan", options.rescan, "Ignore the plugin scan cache and scan every plugin file again");
+
+    std::unique_ptr<cli::CliContext> context;
+    auto get_context = [&]() -> cli::CliContext& { return *context; };
+    std::function<int()> action;
+    cli::add_plugins_command(app, get_context, action);
+    cli::add_config_command(app, get_context, action);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);
+        return code == 0 ? cli::exit_ok : cli::exit_usage;
+    }
+
+    auto settings = build_settings(options, executable);
+    core::logging::setup({*core::logging::parse_level(settings.log_level()), options.quiet});
+    context = std::make_unique<cli::CliContext>(std::move(settings), executable, options.rescan);
+    return action ? action() : cli::exit_ok;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    // The plugin scan child: kept ahead of everything else so a scan starts as fast as possible.
+    if (argc == 4 && std::strcmp(argv[1], trellis::core::scan_child_command) == 0) {
+        const int code = trellis::core::run_scan_child(std::atoi(argv[2]), argv[3]);
+        std::_Exit(code); // skip the plugin's static destructors: the answer is already written
+    }
+    try {
+        return run(argc, argv);
+    } catch (const trellis::core::ConfigError& e) {
+        std::cerr << "trellis: error: " << e.what() << "\n";
+        return trellis::cli::exit_usage;
+    } catch (const trellis::cli::UsageError& e) {
+        std::cerr << "trellis: error: " << e.what() << "\n";
+        return trellis::cli::exit_usage;
+    } catch (const std::exception& e) {
+        std::cerr << "trellis: internal error: " << e.what() << "\n";
+        return trellis::cli::exit_internal;
+    }
+}

@@ -1,0 +1,30 @@
+// Console logging for the whole process, and named loggers (one per plugin or stage) that share it.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace trellis::core::logging {
+
+struct Options {
+    spdlog::level::level_enum level = spdlog::level::info;
+    bool quiet = false; // only warnings and errors
+};
+
+// Sets up the stderr sink: coloured on a terminal unless NO_COLOR is set, plain lines otherwise.
+void setup(const Options& options);
+
+// A logger named `name` that writes through the process's sinks; made on first use.
+std::shared_ptr<spdlog::logger> get(const std::string& name);
+
+// Also writes every logger's lines to `file` (a run's log file), at debug level and above.
+void add_file_sink(const std::filesystem::path& file);
+
+// "trace", "debug", "info", "warn", "error", "critical", "off"; nothing for anything else.
+std::optional<spdlog::level::level_enum> parse_level(const std::string& text);
+
+} // namespace trellis::core::logging

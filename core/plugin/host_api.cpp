@@ -1,0 +1,191 @@
+#include "plugin/host_api.hpp"
+
+#include "plugin/config_types.hpp"
+
+namespace trellis::core {
+namespace {
+
+const nlohmann::json* config_value(StageContext* ctx, const char* key) {
+    if (ctx == nullptr || key == nullptr) return nullptr;
+    auto it = ctx->config.find(key);
+    return it == ctx->config.end() || it->is_null() ? nullptr : &*it;
+}
+
+const char* keep_string(StageContext* ctx, std::string text) {
+    std::lock_guard lock(ctx->mutex);
+    return ctx->returned_strings.emplace_back(std::move(text)).c_str();
+}
+
+void error_set(trellis_error* err, int32_t code, const char* message) {
+    if (err == nullptr) return;
+    err->code = code;
+    err->message = message ? message : "";
+}
+
+void log(trellis_context* ctx, int32_t level, const char* message) {
+    if (ctx == nullptr || !ctx->logger || message == nullptr) return;
+    const auto spd_level = level <= TRELLIS_LOG_TRACE   ? spdlog::level::trace
+                           : level == TRELLIS_LOG_DEBUG ? spdlog::level::debug
+                           : level == TRELLIS_LOG_INFO  ? spdlog::level::info
+                           : level == TRELLIS_LOG_WARN  ? spdlog::level::warn
+                                                        : spdlog::level::err;
+    ctx->logger->log(spd_level, "{}", message);
+}
+
+int32_t config_get_bool(trellis_context* ctx, const char* key, int32_t* out) {
+    const auto* value = config_value(ctx, key);
+    if (!value) return TRELLIS_ERR_NOT_FOUND;
+    if (!value->is_boolean() || !out) return TRELLIS_ERR_TYPE;
+    *out = value->get<bool>() ? 1 : 0;
+    return TRELLIS_OK;
+}
+
+int32_t config_get_int(trellis_context* ctx, const char* key, int64_t* out) {
+    const auto* value = config_value(ctx, key);
+    if (!value) return TRELLIS_ERR_NOT_FOUND;
+    if (!value_matches_type(*value, "int") || !out) return TRELLIS_ERR_TYPE;
+    *out = value->get<int64_t>();
+    return TRELLIS_OK;
+}
+
+int32_t config_get_float(trellis_context* ctx, const char* key, double* out) {
+    const auto* value = config_value(ctx, key);
+    if (!value) return TRELLIS_ERR_NOT_FOUND;
+    if (!value->is_number() || !out) return TRELLIS_ERR_TYPE;
+    *out = value->get<double>();
+    return TRELLIS_OK;
+}
+
+int32_t config_get_string(trellis_context* ctx, const char* key, const char** out) {
+    const auto* value = config_value(ctx, key);
+    if (!value) return TRELLIS_ERR_NOT_FOUND;
+    if (!out) return TRELLIS_ERR_INVALID;
+    const ConfigKeyManifest* declared = nullptr;
+    for (const auto& candidate : ctx->stage ? ctx->stage->config : std::vector<ConfigKeyManifest>{})
+        if (candidate.key == key) declared = &candidate;
+    if (declared && declared->type == "json") {
+        *out = keep_string(ctx, value->dump());
+        return TRELLIS_OK;
+    }
+    if (!value->is_string()) return TRELLIS_ERR_TYPE;
+    *out = keep_string(ctx, value->get<std::string>());
+    return TRELLIS_OK;
+}
+
+int32_t config_get_list_size(trellis_context* ctx, const char* key, size_t* out) {
+    const auto* value = config_value(ctx, key);
+    if (!value) return TRELLIS_ERR_NOT_FOUND;
+    if (!value_matches_type(*value, "string_list") || !out) return TRELLIS_ERR_TYPE;
+    *out = value->size();
+    return TRELLIS_OK;
+}
+
+int32_t config_get_list_item(trellis_context* ctx, const char* key, size_t index, const char** out) {
+    const auto* value = config_value(ctx, key);
+    if (!value) return TRELLIS_ERR_NOT_FOUND;
+    if (!value_matches_type(*value, "string_list") || !out) return TRELLIS_ERR_TYPE;
+    if (index >= value->size()) return TRELLIS_ERR_NOT_FOUND;
+    *out = keep_string(ctx, (*value)[index].get<std::string>());
+    return TRELLIS_OK;
+}
+
+int32_t config_is_set(trellis_context* ctx, const char* key, int32_t* out) {
+    if (!ctx || !key || !out) return TRELLIS_ERR_INVALID;
+    *out = ctx->explicitly_set.count(key) ? 1 : 0;
+    return TRELLIS_OK;
+}
+
+int32_t input_get(trellis_context* ctx, const char* port, uint32_t* type, const uint8_t** data, size_t* size) {
+    if (!ctx || !port || !type || !data || !size) return TRELLIS_ERR_INVALID;
+    auto it = ctx->inputs.find(port);
+    if (it == ctx->inputs.end() || !it->second.bytes) return TRELLIS_ERR_NOT_FOUND;
+    *type = it->second.type;
+    *data = it->second.bytes->data();
+    *size = it->second.bytes->size();
+    return TRELLIS_OK;
+}
+
+int32_t output_set(trellis_context* ctx, const char* port, uint32_t type, const uint8_t* data, size_t size) {
+    if (!ctx || !port || (!data && size > 0)) return TRELLIS_ERR_INVALID;
+    if (ctx->stage) {
+        const PortManifest* declared = nullptr;
+        for (const auto& output : ctx->stage->outputs)
+            if (output.name == port) declared = &output;
+        if (!declared) return TRELLIS_ERR_NOT_FOUND;
+        if (artifact_type_name(type) != declared->artifact_type) return TRELLIS_ERR_TYPE;
+    }
+    auto bytes = std::make_shared<const std::vector<uint8_t>>(data, data + size);
+    std::lock_guard lock(ctx->mutex);
+    ctx->outputs[port] = ArtifactBytes{type, std::move(bytes)};
+    return TRELLIS_OK;
+}
+
+int32_t metric_log(trellis_context* ctx, const char* name, double value, int64_t step) {
+    if (!ctx || !name || !*name) return TRELLIS_ERR_INVALID;
+    std::lock_guard lock(ctx->mutex);
+    ctx->metrics.push_back({name, value, step});
+    return TRELLIS_OK;
+}
+
+const char* scratch_dir(trellis_context* ctx) { return ctx ? ctx->scratch_dir.c_str() : ""; }
+
+int32_t is_cancelled(trellis_context* ctx) { return ctx && ctx->cancelled && ctx->cancelled->load() ? 1 : 0; }
+
+int32_t buffer_set(trellis_buffer* buffer, const uint8_t* data, size_t size) {
+    if (!buffer || (!data && size > 0)) return TRELLIS_ERR_INVALID;
+    buffer->bytes.assign(data, data + size);
+    return TRELLIS_OK;
+}
+
+const trellis_host_api the_host_api = {
+    sizeof(trellis_host_api),
+    {TRELLIS_API_MAJOR, TRELLIS_API_MINOR},
+    &error_set,
+    &log,
+    &config_get_bool,
+    &config_get_int,
+    &config_get_float,
+    &config_get_string,
+    &config_get_list_size,
+    &config_get_list_item,
+    &config_is_set,
+    &input_get,
+    &output_set,
+    &metric_log,
+    &scratch_dir,
+    &is_cancelled,
+    &buffer_set,
+};
+
+} // namespace
+
+const trellis_host_api* host_api() { return &the_host_api; }
+
+std::string status_name(int32_t status) {
+    switch (status) {
+    case TRELLIS_OK: return "ok";
+    case TRELLIS_ERR_FAILED: return "failed";
+    case TRELLIS_ERR_INVALID: return "invalid";
+    case TRELLIS_ERR_NOT_FOUND: return "not found";
+    case TRELLIS_ERR_TYPE: return "type error";
+    case TRELLIS_ERR_CANCELLED: return "cancelled";
+    case TRELLIS_ERR_INTERNAL: return "internal error";
+    default: return "status " + std::to_string(status);
+    }
+}
+
+StageOutcome invoke_stage(trellis_stage_run_fn run, StageContext& context) {
+    trellis_error error;
+    const int32_t status = run(host_api(), &context, &error);
+    if (status != TRELLIS_OK) {
+        std::string message = error.message.empty() ? "stage returned " + status_name(status) : error.message;
+        return {status, std::move(message)};
+    }
+    if (context.stage)
+        for (const auto& output : context.stage->outputs)
+            if (!context.outputs.count(output.name))
+                return {TRELLIS_ERR_FAILED, "stage did not set its output '" + output.name + "'"};
+    return {};
+}
+
+} // namespace trellis::core

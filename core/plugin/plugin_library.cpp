@@ -1,0 +1,117 @@
+#include "plugin/plugin_library.hpp"
+
+#include "plugin/descriptor_reader.hpp"
+#include "plugin/host_api.hpp"
+
+#include <boost/dll/shared_library_load_mode.hpp>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace trellis::core {
+
+void check_plugin_file(const std::filesystem::path& path) {
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(status)) throw PluginLoadError("file does not exist");
+    if (!std::filesystem::is_regular_file(status)) throw PluginLoadError("not a regular file");
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec) throw PluginLoadError("cannot read file size: " + ec.message());
+    if (size == 0) throw PluginLoadError("empty file");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw PluginLoadError("cannot read file: " + std::string(std::strerror(errno)));
+    std::array<char, 4> magic{};
+    if (!in.read(magic.data(), magic.size())) throw PluginLoadError("not a shared library (file too short)");
+    if (magic != std::array<char, 4>{'\x7f', 'E', 'L', 'F'})
+        throw PluginLoadError("not a shared library (no ELF header)");
+}
+
+std::string explain_dlopen_error(const std::string& text, const std::filesystem::path& path) {
+    static const std::string cannot_open = ": cannot open shared object file";
+    if (const auto at = text.find(cannot_open); at != std::string::npos) {
+        // "libdep.so.1: cannot open shared object file: ..." names the missing dependency.
+        const auto start = text.rfind(": ", at == 0 ? 0 : at - 1);
+        const std::string library = text.substr(start == std::string::npos ? 0 : start + 2,
+                                                at - (start == std::string::npos ? 0 : start + 2));
+        if (library != path.string()) return "missing dependency library: " + library;
+    }
+    if (const auto at = text.find("undefined symbol: "); at != std::string::npos)
+        return "unresolved symbol " + text.substr(at + 18) + " (built against another version of a library?)";
+    if (text.find("wrong ELF class") != std::string::npos || text.find("ELF file data encoding") != std::string::npos ||
+        text.find("ELF file OS ABI") != std::string::npos || text.find("wrong architecture") != std::string::npos)
+        return "built for another architecture: " + text;
+    if (text.find("invalid ELF header") != std::string::npos || text.find("file too short") != std::string::npos ||
+        text.find("only ET_DYN and ET_EXEC") != std::string::npos)
+        return "not a shared library (" + text + ")";
+    return "cannot be loaded: " + text;
+}
+
+namespace {
+
+std::string dlerror_of(const std::exception& e) {
+    const std::string what = e.what();
+    static const std::string marker = "dlerror system message: ";
+    const auto at = what.find(marker);
+    if (at == std::string::npos) return what;
+    std::string text = what.substr(at + marker.size());
+    if (!text.empty() && text.back() == ')') text.pop_back();
+    return text;
+}
+
+} // namespace
+
+std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::filesystem::path& path) {
+    check_plugin_file(path);
+    auto plugin = std::shared_ptr<PluginLibrary>(new PluginLibrary());
+    plugin->path_ = path;
+    try {
+        // RTLD_NOW: a missing symbol fails here, not mid-run. RTLD_LOCAL: plugins cannot see or
+        // interpose each other's symbols.
+        plugin->library_.load(boost::dll::fs::path(path.string()),
+                              boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    } catch (const std::exception& e) {
+        throw PluginLoadError(explain_dlopen_error(dlerror_of(e), path));
+    }
+
+    if (!plugin->library_.has(TRELLIS_API_VERSION_SYMBOL))
+        throw PluginLoadError("not a trellis plugin: no " TRELLIS_API_VERSION_SYMBOL " symbol");
+    // Plain data: reading it runs none of the plugin's code.
+    const auto& version = plugin->library_.get<const trellis_api_version>(TRELLIS_API_VERSION_SYMBOL);
+    const ApiVersion plugin_api{version.major, version.minor};
+    if (auto refusal = api_version_refusal(plugin_api, host_api_version())) throw PluginLoadError(*refusal);
+
+    if (!plugin->library_.has(TRELLIS_DESCRIPTOR_SYMBOL))
+        throw PluginLoadError("not a trellis plugin: no " TRELLIS_DESCRIPTOR_SYMBOL " symbol");
+    auto get_descriptor = plugin->library_.get<const trellis_plugin_descriptor*()>(TRELLIS_DESCRIPTOR_SYMBOL);
+    plugin->descriptor_ = get_descriptor();
+    try {
+        plugin->manifest_ = read_descriptor(plugin->descriptor_, plugin_api);
+    } catch (const DescriptorError& e) {
+        throw PluginLoadError(e.what());
+    }
+
+    if (plugin->descriptor_->init != nullptr) {
+        trellis_error error;
+        const int32_t status = plugin->descriptor_->init(host_api(), &error);
+        if (status != TRELLIS_OK)
+            throw PluginLoadError("initialisation failed: " +
+                                  (error.message.empty() ? status_name(status) : error.message));
+    }
+    return plugin;
+}
+
+const trellis_stage_descriptor* PluginLibrary::find_stage(const std::string& name) const {
+    for (uint32_t i = 0; i < descriptor_->stage_count; ++i)
+        if (name == descriptor_->stages[i].name) return &descriptor_->stages[i];
+    return nullptr;
+}
+
+const trellis_flavor_descriptor* PluginLibrary::find_flavor(const std::string& name) const {
+    for (uint32_t i = 0; i < descriptor_->flavor_count; ++i)
+        if (name == descriptor_->flavors[i].name) return &descriptor_->flavors[i];
+    return nullptr;
+}
+
+} // namespace trellis::core

@@ -60,10 +60,11 @@ int32_t config_get_string(trellis_context* ctx, const char* key, const char** ou
     const auto* value = config_value(ctx, key);
     if (!value) return TRELLIS_ERR_NOT_FOUND;
     if (!out) return TRELLIS_ERR_INVALID;
-    const ConfigKeyManifest* declared = nullptr;
-    for (const auto& candidate : ctx->stage ? ctx->stage->config : std::vector<ConfigKeyManifest>{})
-        if (candidate.key == key) declared = &candidate;
-    if (declared && declared->type == "json") {
+    bool is_json = false;
+    if (ctx->stage)
+        for (const auto& candidate : ctx->stage->config)
+            if (candidate.key == key) is_json = candidate.type == "json";
+    if (is_json) {
         *out = keep_string(ctx, value->dump());
         return TRELLIS_OK;
     }

@@ -6,14 +6,14 @@
 using trellis::testing::Result;
 using trellis::testing::Sandbox;
 
-TEST_CASE("--version prints the version and the plugin API") {
+TEST_CASE("trellis --version prints the version and the plugin API") {
     Sandbox sandbox;
     const Result result = sandbox.run("--version");
     CHECK(result.exit_code == 0);
     CHECK_THAT(result.out, Catch::StartsWith("trellis ") && Catch::Contains("(plugin API 1.0)"));
 }
 
-TEST_CASE("--help works on every subcommand") {
+TEST_CASE("trellis --help works on every subcommand") {
     Sandbox sandbox;
     for (const std::string command : {"", "plugins ", "plugins list ", "plugins info ", "config ", "config show "}) {
         const Result result = sandbox.run(command + "--help");
@@ -75,7 +75,7 @@ TEST_CASE("plugin folders from flags, environment, config file and install are s
     CHECK_THAT(path, Catch::EndsWith("lib/trellis/plugins"));
 }
 
-TEST_CASE("config files in ini, json and xml are read; unknown keys and bad values name file and key") {
+TEST_CASE("config files in ini, json and xml are read, and unknown keys and bad values name file and key") {
     Sandbox sandbox;
     sandbox.write("trellis.xml", "<trellis><log><level>trace</level></log></trellis>");
     auto xml = sandbox.run("config show --json");
@@ -111,4 +111,15 @@ TEST_CASE("NO_COLOR and a non-terminal give plain log lines without escape codes
     const Result result = sandbox.run("--plugin-path " FIXTURE_DIR " plugins list", "NO_COLOR=1");
     CHECK(result.err.find('\x1b') == std::string::npos);
     CHECK_THAT(result.err, Catch::Contains("WARN") || Catch::Contains("warn"));
+}
+
+TEST_CASE("the -q, --quiet flag keeps warnings and drops debug and info lines") {
+    Sandbox sandbox;
+    const std::string missing = " --plugin-path /nonexistent/trellis-plugins";
+    const Result loud = sandbox.run("--log-level debug" + missing + " plugins list");
+    CHECK_THAT(loud.err, Catch::Contains("debug"));
+    const Result quiet = sandbox.run("--log-level debug -q" + missing + " plugins list");
+    CHECK(quiet.exit_code == 0);
+    CHECK_THAT(quiet.err, !Catch::Contains("debug"));
+    CHECK_THAT(quiet.err, Catch::Contains("plugin folder /nonexistent/trellis-plugins does not exist"));
 }

@@ -1,6 +1,9 @@
 #include "plugin/plugin_scanner.hpp"
 
 #include "plugin/plugin_library.hpp"
+#include "util/json_text.hpp"
+
+#include <algorithm>
 
 #include <cerrno>
 #include <csignal>
@@ -18,13 +21,67 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// One scan child. Its result is one JSON line on a pipe; the child is the leader of its own
+// process group so that anything it forked dies with it.
 struct Child {
     size_t index = 0;
     pid_t pid = -1;
     int fd = -1;
     std::string output;
     Clock::time_point deadline;
-    bool finished_output = false;
+    bool pipe_closed = false;
+    bool exited = false;
+    int status = 0;
+
+    Child() = default;
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+    Child(Child&& other) noexcept { *this = std::move(other); }
+    Child& operator=(Child&& other) noexcept {
+        std::swap(index, other.index);
+        std::swap(pid, other.pid);
+        std::swap(fd, other.fd);
+        std::swap(output, other.output);
+        std::swap(deadline, other.deadline);
+        std::swap(pipe_closed, other.pipe_closed);
+        std::swap(exited, other.exited);
+        std::swap(status, other.status);
+        return *this;
+    }
+    // Whatever happens to the scan (an exception included), no child or grandchild outlives it.
+    ~Child() {
+        if (pid > 0) {
+            kill(-pid, SIGKILL);
+            if (!exited)
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+                }
+        }
+        if (fd >= 0) close(fd);
+    }
+
+    bool has_full_result() const { return !output.empty() && output.back() == '\n'; }
+
+    void read_available() {
+        char buffer[65536];
+        for (;;) {
+            const ssize_t got = read(fd, buffer, sizeof buffer);
+            if (got > 0) {
+                if (output.size() < max_output) output.append(buffer, static_cast<size_t>(got));
+                continue;
+            }
+            if (got == 0) pipe_closed = true;
+            if (got < 0 && errno == EINTR) continue;
+            return; // EAGAIN: nothing more for now
+        }
+    }
+
+    void check_exit() {
+        if (exited) return;
+        const pid_t done = waitpid(pid, &status, WNOHANG);
+        if (done == pid) exited = true;
+    }
+
+    static constexpr size_t max_output = 16u << 20; // a manifest is kilobytes; more is a misbehaving plugin
 };
 
 std::string signal_name(int signal) {
@@ -38,10 +95,11 @@ std::string signal_name(int signal) {
 // through so the crash is seen as what it is.
 std::vector<std::string> child_environment() {
     std::vector<std::string> env;
-    std::string asan = "ASAN_OPTIONS=handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0";
+    const std::string signals = "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0";
+    std::string asan = "ASAN_OPTIONS=" + signals;
     for (char** entry = environ; *entry; ++entry) {
         std::string item = *entry;
-        if (item.rfind("ASAN_OPTIONS=", 0) == 0) asan = item + ":handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0";
+        if (item.rfind("ASAN_OPTIONS=", 0) == 0) asan = item + ":" + signals;
         else env.push_back(std::move(item));
     }
 #if defined(__SANITIZE_ADDRESS__)
@@ -54,6 +112,11 @@ Child start_child(size_t index, const std::filesystem::path& file, const ScanOpt
                   const std::vector<std::string>& env) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("cannot create a pipe: ") + strerror(errno));
+    Child child;
+    child.index = index;
+    child.fd = fds[0];
+    fcntl(child.fd, F_SETFL, fcntl(child.fd, F_GETFL) | O_NONBLOCK);
+
     constexpr int child_result_fd = 3;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -61,6 +124,10 @@ Child start_child(size_t index, const std::filesystem::path& file, const ScanOpt
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attributes, 0);
 
     const std::string helper = options.helper_executable.string();
     const std::string fd_text = std::to_string(child_result_fd);
@@ -72,17 +139,12 @@ Child start_child(size_t index, const std::filesystem::path& file, const ScanOpt
     envp.push_back(nullptr);
 
     pid_t pid = -1;
-    const int rc = posix_spawn(&pid, helper.c_str(), &actions, nullptr, argv.data(), envp.data());
+    const int rc = posix_spawn(&pid, helper.c_str(), &actions, &attributes, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
     close(fds[1]);
-    if (rc != 0) {
-        close(fds[0]);
-        throw std::runtime_error("cannot start the plugin scanner '" + helper + "': " + strerror(rc));
-    }
-    Child child;
-    child.index = index;
+    if (rc != 0) throw std::runtime_error("cannot start the plugin scanner '" + helper + "': " + strerror(rc));
     child.pid = pid;
-    child.fd = fds[0];
     child.deadline = Clock::now() + options.timeout;
     return child;
 }
@@ -92,31 +154,28 @@ std::string describe_timeout(std::chrono::milliseconds timeout) {
     return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
 }
 
-ScanResult finish_child(Child& child, const std::filesystem::path& file, bool timed_out, const ScanOptions& options) {
-    if (timed_out) kill(child.pid, SIGKILL);
-    int status = 0;
-    while (waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    close(child.fd);
+ScanResult result_of(const Child& child, const std::filesystem::path& file, bool timed_out, const ScanOptions& options) {
     ScanResult result;
     result.path = file;
-    if (timed_out) {
-        result.reason = "hangs while loading: no answer within " + describe_timeout(options.timeout);
+    if (child.has_full_result()) {
+        auto parsed = nlohmann::json::parse(child.output, nullptr, false);
+        try {
+            if (!parsed.is_discarded() && parsed.contains("manifest")) {
+                result.manifest = parsed.at("manifest").get<PluginManifest>();
+                return result;
+            }
+            if (!parsed.is_discarded() && parsed.contains("reason")) {
+                result.reason = parsed.at("reason").get<std::string>();
+                return result;
+            }
+        } catch (const std::exception&) {
+        }
+        result.reason = "scanner returned an unreadable result";
         return result;
     }
-    auto parsed = nlohmann::json::parse(child.output, nullptr, false);
-    if (!parsed.is_discarded() && parsed.is_object() && (parsed.contains("manifest") || parsed.contains("reason"))) {
-        try {
-            if (parsed.contains("manifest")) result.manifest = parsed.at("manifest").get<PluginManifest>();
-            else result.reason = parsed.at("reason").get<std::string>();
-            return result;
-        } catch (const std::exception& e) {
-            result.reason = std::string("scanner returned an unreadable result: ") + e.what();
-            return result;
-        }
-    }
-    if (WIFSIGNALED(status)) result.reason = "crashed while loading (" + signal_name(WTERMSIG(status)) + ")";
-    else result.reason = "scanner exited with status " + std::to_string(WEXITSTATUS(status)) + " without a result";
+    if (timed_out) result.reason = "hangs while loading: no answer within " + describe_timeout(options.timeout);
+    else if (WIFSIGNALED(child.status)) result.reason = "crashed while loading (" + signal_name(WTERMSIG(child.status)) + ")";
+    else result.reason = "scanner exited with status " + std::to_string(WEXITSTATUS(child.status)) + " without a result";
     return result;
 }
 
@@ -125,36 +184,35 @@ ScanResult finish_child(Child& child, const std::filesystem::path& file, bool ti
 std::vector<ScanResult> scan_in_children(const std::vector<std::filesystem::path>& files, const ScanOptions& options) {
     std::vector<ScanResult> results(files.size());
     const auto env = child_environment();
-    std::vector<Child> running;
+    std::vector<Child> running; // destroyed, and so killed and reaped, on any exception
     size_t next = 0;
-    const unsigned parallelism = std::max(1u, options.parallelism);
+    const unsigned parallelism = std::clamp(options.parallelism, 1u, 64u);
     while (next < files.size() || !running.empty()) {
         while (next < files.size() && running.size() < parallelism) {
             running.push_back(start_child(next, files[next], options, env));
             ++next;
         }
         std::vector<pollfd> polls;
-        auto soonest = running.front().deadline;
+        auto wake = running.front().deadline;
         for (const auto& child : running) {
-            polls.push_back({child.fd, POLLIN, 0});
-            soonest = std::min(soonest, child.deadline);
+            // -1: poll ignores it. A closed pipe or a child that only exited is checked on a short tick.
+            polls.push_back({child.pipe_closed ? -1 : child.fd, POLLIN, 0});
+            wake = std::min(wake, child.pipe_closed ? Clock::now() + std::chrono::milliseconds(5) : child.deadline);
         }
-        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(soonest - Clock::now()).count();
-        const int ready = poll(polls.data(), polls.size(), static_cast<int>(std::max<long long>(0, wait) + 1));
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(wake - Clock::now()).count();
+        const int ready = poll(polls.data(), polls.size(), static_cast<int>(std::clamp<long long>(wait + 1, 1, 1000)));
         if (ready < 0 && errno != EINTR) throw std::runtime_error(std::string("poll failed: ") + strerror(errno));
         const auto now = Clock::now();
         for (size_t i = running.size(); i-- > 0;) {
             Child& child = running[i];
-            bool done = false;
-            if (polls[i].revents & (POLLIN | POLLHUP | POLLERR)) {
-                char buffer[65536];
-                const ssize_t got = read(child.fd, buffer, sizeof buffer);
-                if (got > 0 && child.output.size() < (64u << 20)) child.output.append(buffer, static_cast<size_t>(got));
-                else if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) done = true;
-            }
-            const bool timed_out = !done && now >= child.deadline;
-            if (done || timed_out) {
-                results[child.index] = finish_child(child, files[child.index], timed_out, options);
+            if (!child.pipe_closed) child.read_available();
+            child.check_exit();
+            if (child.exited && !child.pipe_closed) child.read_available(); // what it wrote before exiting
+            const bool timed_out = now >= child.deadline;
+            // Done once the answer is complete, or the child is gone, or its time is up; the
+            // Child's destructor then kills whatever is left of its process group.
+            if (child.has_full_result() || child.exited || timed_out) {
+                results[child.index] = result_of(child, files[child.index], timed_out && !child.exited, options);
                 running.erase(running.begin() + static_cast<std::ptrdiff_t>(i));
             }
         }
@@ -164,14 +222,17 @@ std::vector<ScanResult> scan_in_children(const std::vector<std::filesystem::path
 
 int run_scan_child(int result_fd, const std::filesystem::path& file) {
     nlohmann::json result;
+    std::shared_ptr<PluginLibrary> library; // held until the answer is written; the caller _Exits
     try {
-        result["manifest"] = PluginLibrary::open(file)->manifest();
+        library = PluginLibrary::open(file);
+        result["manifest"] = library->manifest();
     } catch (const PluginLoadError& e) {
         result["reason"] = e.what();
     } catch (const std::exception& e) {
         result["reason"] = std::string("loading failed: ") + e.what();
     }
-    const std::string text = result.dump();
+    // A newline ends the answer, so the parent knows it is complete without waiting for EOF.
+    const std::string text = dump_json(result) + "\n";
     size_t written = 0;
     while (written < text.size()) {
         const ssize_t n = write(result_fd, text.data() + written, text.size() - written);

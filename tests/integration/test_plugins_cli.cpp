@@ -56,7 +56,13 @@ TEST_CASE("plugins list reports every broken fixture with its exact reason and s
     CHECK(broken.at("segfaults_on_load.so") == "crashed while loading (SIGSEGV: Segmentation fault)");
     CHECK(broken.at("aborts_on_load.so") == "crashed while loading (SIGABRT: Aborted)");
     CHECK(broken.at("hangs_on_load.so") == "hangs while loading: no answer within 2 s");
-    CHECK(broken.size() == 11);
+    // The version is read from the file before dlopen: this one's constructor would crash.
+    CHECK(broken.at("wrong_major_crashes.so") ==
+          "API version mismatch: plugin built for API 2.0, host supports API 1.0 (major must be 1)");
+    // Closing the result pipe does not let a plugin hang the host past the timeout.
+    CHECK(broken.at("closes_result_fd.so") == "hangs while loading: no answer within 2 s");
+    CHECK(broken.at("bad_utf8.so") == "invalid descriptor: plugin 'fixture-bad-utf8': vendor is not valid UTF-8");
+    CHECK(broken.size() == 14);
 }
 
 TEST_CASE("plugins list loads a good plugin of every stage kind, including one written in C") {
@@ -76,6 +82,31 @@ TEST_CASE("plugins list loads a good plugin of every stage kind, including one w
     REQUIRE(c_plugin != nullptr);
     CHECK(c_plugin.at("stages") == nlohmann::json::array({"fixture.c_noop"}));
     CHECK(plugin_named(listing, "fixture-data").at("flavors") == nlohmann::json::array({"doubler"}));
+    // A destructor that aborts does not matter: the library is never unloaded.
+    CHECK(plugin_named(listing, "fixture-destructor-aborts") != nullptr);
+}
+
+TEST_CASE("a process a plugin forks while loading does not outlive the scan, nor hold it up") {
+    Sandbox sandbox;
+    const std::string dir = (sandbox.dir() / "plugins").string();
+    std::filesystem::create_directories(dir);
+    std::filesystem::copy_file(fixtures + "/forks_helper.so", dir + "/forks_helper.so");
+    const auto pid_file = sandbox.dir() / "helper.pid";
+    const Result result =
+        sandbox.run("--plugin-path " + dir + " plugins list --json", "TRELLIS_FIXTURE_PID_FILE=" + pid_file.string());
+    REQUIRE(result.exit_code == 0);
+    CHECK(plugin_named(result.json(), "fixture-forks") != nullptr); // answered, not "hangs"
+    REQUIRE(std::filesystem::exists(pid_file));
+    const pid_t helper = std::stoi(trellis::testing::read_file(pid_file));
+    // Killed means gone from /proc or a zombie: an orphan's zombie waits for PID 1 to reap it,
+    // which some container inits never do, but it runs no code.
+    auto dead = [&] {
+        const std::string status = trellis::testing::read_file("/proc/" + std::to_string(helper) + "/status");
+        return status.empty() || status.find("State:\tZ") != std::string::npos;
+    };
+    bool gone = false;
+    for (int i = 0; i < 50 && !(gone = dead()); ++i) usleep(20'000);
+    CHECK(gone);
 }
 
 TEST_CASE("plugins list prints a table with name, version, kinds and file, and the broken files") {

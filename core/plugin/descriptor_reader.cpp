@@ -17,6 +17,19 @@ constexpr uint32_t max_items = 4096;
     throw DescriptorError("invalid descriptor: " + (where.empty() ? "" : where + ": ") + what);
 }
 
+bool valid_utf8(std::string_view text) {
+    size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        const size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+        if (length == 0 || i + length > text.size()) return false;
+        for (size_t k = 1; k < length; ++k)
+            if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) return false;
+        i += length;
+    }
+    return true;
+}
+
 std::string text(const char* value, const std::string& where, const char* field, bool required) {
     if (value == nullptr) {
         if (required) invalid(where, std::string(field) + " is NULL");
@@ -25,6 +38,7 @@ std::string text(const char* value, const std::string& where, const char* field,
     const size_t length = strnlen(value, max_text + 1);
     if (length > max_text) invalid(where, std::string(field) + " is longer than " + std::to_string(max_text));
     if (required && length == 0) invalid(where, std::string(field) + " is empty");
+    if (!valid_utf8(std::string_view(value, length))) invalid(where, std::string(field) + " is not valid UTF-8");
     return std::string(value, length);
 }
 
@@ -66,6 +80,7 @@ std::vector<PortManifest> read_ports(const trellis_port* ports, uint32_t count, 
         port.optional = (ports[i].flags & TRELLIS_PORT_OPTIONAL) != 0;
         if (port.optional && !allow_optional) invalid(named, "an output cannot be optional");
         port.doc = text(ports[i].doc, named, "doc", false);
+        check_reserved(ports[i].reserved, std::size(ports[i].reserved), named);
         out.push_back(std::move(port));
     }
     return out;
@@ -87,6 +102,7 @@ std::vector<ConfigKeyManifest> read_config(const trellis_config_key* keys, uint3
         key.type = *type;
         key.required = keys[i].required != 0;
         key.doc = text(keys[i].doc, named, "doc", false);
+        check_reserved(keys[i].reserved, std::size(keys[i].reserved), named);
         if (keys[i].default_json != nullptr) {
             const std::string json_text = text(keys[i].default_json, named, "default", false);
             auto parsed = nlohmann::json::parse(json_text, nullptr, false);

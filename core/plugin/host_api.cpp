@@ -1,6 +1,10 @@
 #include "plugin/host_api.hpp"
 
 #include "plugin/config_types.hpp"
+#include "util/json_text.hpp"
+
+#include <functional>
+#include <type_traits>
 
 namespace trellis::core {
 namespace {
@@ -11,9 +15,11 @@ const nlohmann::json* config_value(StageContext* ctx, const char* key) {
     return it == ctx->config.end() || it->is_null() ? nullptr : &*it;
 }
 
-const char* keep_string(StageContext* ctx, std::string text) {
+const char* keep_string(StageContext* ctx, const std::string& cache_key, const std::function<std::string()>& make) {
     std::lock_guard lock(ctx->mutex);
-    return ctx->returned_strings.emplace_back(std::move(text)).c_str();
+    auto found = ctx->returned_strings.find(cache_key);
+    if (found == ctx->returned_strings.end()) found = ctx->returned_strings.emplace(cache_key, make()).first;
+    return found->second.c_str();
 }
 
 void error_set(trellis_error* err, int32_t code, const char* message) {
@@ -23,13 +29,15 @@ void error_set(trellis_error* err, int32_t code, const char* message) {
 }
 
 void log(trellis_context* ctx, int32_t level, const char* message) {
-    if (ctx == nullptr || !ctx->logger || message == nullptr) return;
+    if (message == nullptr) return;
+    // Outside a context (a plugin logging from its own thread, say) lines go to the host's logger.
+    const auto logger = ctx && ctx->logger ? ctx->logger : spdlog::default_logger();
     const auto spd_level = level <= TRELLIS_LOG_TRACE   ? spdlog::level::trace
                            : level == TRELLIS_LOG_DEBUG ? spdlog::level::debug
                            : level == TRELLIS_LOG_INFO  ? spdlog::level::info
                            : level == TRELLIS_LOG_WARN  ? spdlog::level::warn
                                                         : spdlog::level::err;
-    ctx->logger->log(spd_level, "{}", message);
+    logger->log(spd_level, "{}", message);
 }
 
 int32_t config_get_bool(trellis_context* ctx, const char* key, int32_t* out) {
@@ -65,11 +73,11 @@ int32_t config_get_string(trellis_context* ctx, const char* key, const char** ou
         for (const auto& candidate : ctx->stage->config)
             if (candidate.key == key) is_json = candidate.type == "json";
     if (is_json) {
-        *out = keep_string(ctx, value->dump());
+        *out = keep_string(ctx, key, [&] { return dump_json(*value); });
         return TRELLIS_OK;
     }
     if (!value->is_string()) return TRELLIS_ERR_TYPE;
-    *out = keep_string(ctx, value->get<std::string>());
+    *out = keep_string(ctx, key, [&] { return value->get<std::string>(); });
     return TRELLIS_OK;
 }
 
@@ -86,7 +94,7 @@ int32_t config_get_list_item(trellis_context* ctx, const char* key, size_t index
     if (!value) return TRELLIS_ERR_NOT_FOUND;
     if (!value_matches_type(*value, "string_list") || !out) return TRELLIS_ERR_TYPE;
     if (index >= value->size()) return TRELLIS_ERR_NOT_FOUND;
-    *out = keep_string(ctx, (*value)[index].get<std::string>());
+    *out = keep_string(ctx, std::string(key) + "\n" + std::to_string(index), [&] { return (*value)[index].get<std::string>(); });
     return TRELLIS_OK;
 }
 
@@ -138,24 +146,39 @@ int32_t buffer_set(trellis_buffer* buffer, const uint8_t* data, size_t size) {
     return TRELLIS_OK;
 }
 
+// Wraps a host function so that nothing it throws (bad_alloc, a logger failure) unwinds into the
+// plugin's C frames: the plugin gets TRELLIS_ERR_INTERNAL, an empty string, or nothing.
+template <auto F> struct NoThrow;
+template <class R, class... Args, R (*F)(Args...)> struct NoThrow<F> {
+    static R call(Args... args) noexcept {
+        try {
+            return F(args...);
+        } catch (...) {
+            if constexpr (std::is_void_v<R>) return;
+            else if constexpr (std::is_pointer_v<R>) return "";
+            else return TRELLIS_ERR_INTERNAL;
+        }
+    }
+};
+
 const trellis_host_api the_host_api = {
     sizeof(trellis_host_api),
     {TRELLIS_API_MAJOR, TRELLIS_API_MINOR},
-    &error_set,
-    &log,
-    &config_get_bool,
-    &config_get_int,
-    &config_get_float,
-    &config_get_string,
-    &config_get_list_size,
-    &config_get_list_item,
-    &config_is_set,
-    &input_get,
-    &output_set,
-    &metric_log,
-    &scratch_dir,
-    &is_cancelled,
-    &buffer_set,
+    &NoThrow<&error_set>::call,
+    &NoThrow<&log>::call,
+    &NoThrow<&config_get_bool>::call,
+    &NoThrow<&config_get_int>::call,
+    &NoThrow<&config_get_float>::call,
+    &NoThrow<&config_get_string>::call,
+    &NoThrow<&config_get_list_size>::call,
+    &NoThrow<&config_get_list_item>::call,
+    &NoThrow<&config_is_set>::call,
+    &NoThrow<&input_get>::call,
+    &NoThrow<&output_set>::call,
+    &NoThrow<&metric_log>::call,
+    &NoThrow<&scratch_dir>::call,
+    &NoThrow<&is_cancelled>::call,
+    &NoThrow<&buffer_set>::call,
 };
 
 } // namespace
@@ -177,7 +200,12 @@ std::string status_name(int32_t status) {
 
 StageOutcome invoke_stage(trellis_stage_run_fn run, StageContext& context) {
     trellis_error error;
-    const int32_t status = run(host_api(), &context, &error);
+    int32_t status = TRELLIS_OK;
+    try {
+        status = run(host_api(), &context, &error);
+    } catch (...) { // only a plugin that bypasses the SDK's guard can get here
+        return {TRELLIS_ERR_INTERNAL, "the stage let an exception escape its entry point"};
+    }
     if (status != TRELLIS_OK) {
         std::string message = error.message.empty() ? "stage returned " + status_name(status) : error.message;
         return {status, std::move(message)};

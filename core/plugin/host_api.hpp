@@ -7,7 +7,7 @@
 #include <trellis/plugin_abi.h>
 
 #include <nlohmann/json.hpp>
-#include <spdlog/logger.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cstdint>
@@ -59,7 +59,9 @@ struct trellis_context {
     std::mutex mutex; // a plugin may call back from several of its own threads
     std::map<std::string, trellis::core::ArtifactBytes> outputs;
     std::vector<trellis::core::MetricPoint> metrics;
-    std::deque<std::string> returned_strings; // keeps C strings handed to the plugin alive for the run
+    // C strings handed to the plugin, one per config key (or list item): the config does not change
+    // during a run, so asking again returns the same pointer and memory stays bounded.
+    std::map<std::string, std::string> returned_strings;
 };
 
 namespace trellis::core {

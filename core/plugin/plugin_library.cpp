@@ -1,9 +1,13 @@
 #include "plugin/plugin_library.hpp"
 
 #include "plugin/descriptor_reader.hpp"
+#include "plugin/elf_symbol.hpp"
 #include "plugin/host_api.hpp"
+#include "log/logging.hpp"
 
 #include <boost/dll/shared_library_load_mode.hpp>
+
+#include <dlfcn.h>
 
 #include <array>
 #include <cerrno>
@@ -64,13 +68,26 @@ std::string dlerror_of(const std::exception& e) {
 
 std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::filesystem::path& path) {
     check_plugin_file(path);
+    // The version is checked in the file itself first, so a plugin built for another API never
+    // gets as far as dlopen, which would run its static constructors.
+    const auto version_in_file = read_elf_symbol(path, TRELLIS_API_VERSION_SYMBOL, sizeof(trellis_api_version));
+    if (version_in_file.status == ElfSymbolBytes::Status::no_symbol)
+        throw PluginLoadError("not a trellis plugin: no " TRELLIS_API_VERSION_SYMBOL " symbol");
+    if (version_in_file.status == ElfSymbolBytes::Status::found) {
+        trellis_api_version version{};
+        std::memcpy(&version, version_in_file.bytes.data(), sizeof version);
+        if (auto refusal = api_version_refusal({version.major, version.minor}, host_api_version()))
+            throw PluginLoadError(*refusal);
+    }
+
     auto plugin = std::shared_ptr<PluginLibrary>(new PluginLibrary());
     plugin->path_ = path;
     try {
         // RTLD_NOW: a missing symbol fails here, not mid-run. RTLD_LOCAL: plugins cannot see or
-        // interpose each other's symbols.
-        plugin->library_.load(boost::dll::fs::path(path.string()),
-                              boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+        // interpose each other's symbols. RTLD_NODELETE: once its code has run, a library is never
+        // unmapped (threads or destructors it registered could otherwise call into freed code).
+        const auto mode = static_cast<boost::dll::load_mode::type>(RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+        plugin->library_.load(boost::dll::fs::path(path.string()), mode);
     } catch (const std::exception& e) {
         throw PluginLoadError(explain_dlopen_error(dlerror_of(e), path));
     }
@@ -85,7 +102,11 @@ std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::filesystem::path& 
     if (!plugin->library_.has(TRELLIS_DESCRIPTOR_SYMBOL))
         throw PluginLoadError("not a trellis plugin: no " TRELLIS_DESCRIPTOR_SYMBOL " symbol");
     auto get_descriptor = plugin->library_.get<const trellis_plugin_descriptor*()>(TRELLIS_DESCRIPTOR_SYMBOL);
-    plugin->descriptor_ = get_descriptor();
+    try {
+        plugin->descriptor_ = get_descriptor();
+    } catch (...) { // a plugin that does not use the SDK's macro and lets an exception escape
+        throw PluginLoadError("invalid descriptor: " TRELLIS_DESCRIPTOR_SYMBOL " threw an exception");
+    }
     try {
         plugin->manifest_ = read_descriptor(plugin->descriptor_, plugin_api);
     } catch (const DescriptorError& e) {
@@ -94,7 +115,14 @@ std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::filesystem::path& 
 
     if (plugin->descriptor_->init != nullptr) {
         trellis_error error;
-        const int32_t status = plugin->descriptor_->init(host_api(), &error);
+        int32_t status = TRELLIS_OK;
+        try {
+            StageContext init_context;
+            init_context.logger = logging::get("plugin." + plugin->manifest_.name);
+            status = plugin->descriptor_->init(host_api(), &init_context, &error);
+        } catch (...) {
+            throw PluginLoadError("initialisation failed: an exception escaped the plugin's init");
+        }
         if (status != TRELLIS_OK)
             throw PluginLoadError("initialisation failed: " +
                                   (error.message.empty() ? status_name(status) : error.message));

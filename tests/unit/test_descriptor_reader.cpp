@@ -13,10 +13,10 @@ using trellis::core::read_descriptor;
 namespace {
 
 int32_t run_noop(const trellis_host_api*, trellis_context*, trellis_error*) { return TRELLIS_OK; }
-int32_t load_noop(const trellis_host_api*, const uint8_t*, size_t, trellis_predictor**, trellis_error*) {
+int32_t load_noop(const trellis_host_api*, trellis_context*, const uint8_t*, size_t, trellis_predictor**, trellis_error*) {
     return TRELLIS_OK;
 }
-int32_t predict_noop(const trellis_host_api*, trellis_predictor*, const uint8_t*, size_t, trellis_buffer*,
+int32_t predict_noop(const trellis_host_api*, trellis_context*, trellis_predictor*, const uint8_t*, size_t, trellis_buffer*,
                      trellis_error*) {
     return TRELLIS_OK;
 }
@@ -27,20 +27,20 @@ int marker = 0; // something non-NULL to put in reserved slots
 // A valid descriptor whose parts a test can break before calling get().
 struct Fixture {
     std::vector<trellis_port> inputs = {
-        {"train", TRELLIS_ARTIFACT_TABLE, 0, "training rows"},
-        {"init", TRELLIS_ARTIFACT_MODEL, TRELLIS_PORT_OPTIONAL, nullptr},
+        {"train", TRELLIS_ARTIFACT_TABLE, 0, "training rows", {}},
+        {"init", TRELLIS_ARTIFACT_MODEL, TRELLIS_PORT_OPTIONAL, nullptr, {}},
     };
     std::vector<trellis_port> outputs = {
-        {"model", TRELLIS_ARTIFACT_MODEL, 0, "the fitted model"},
-        {"score", TRELLIS_ARTIFACT_METRICS, 0, nullptr},
+        {"model", TRELLIS_ARTIFACT_MODEL, 0, "the fitted model", {}},
+        {"score", TRELLIS_ARTIFACT_METRICS, 0, nullptr, {}},
     };
     std::vector<trellis_config_key> config = {
-        {"epochs", TRELLIS_VALUE_INT, 0, "10", "passes over the data"},
-        {"rate", TRELLIS_VALUE_FLOAT, 0, "0.5", nullptr},
-        {"target", TRELLIS_VALUE_STRING, 1, nullptr, "column to predict"},
-        {"tags", TRELLIS_VALUE_STRING_LIST, 0, "[\"x\",\"y\"]", ""},
-        {"verbose", TRELLIS_VALUE_BOOL, 0, "false", "say more"},
-        {"extra", TRELLIS_VALUE_JSON, 0, "{\"a\":[1,2]}", "free-form"},
+        {"epochs", TRELLIS_VALUE_INT, 0, "10", "passes over the data", {}},
+        {"rate", TRELLIS_VALUE_FLOAT, 0, "0.5", nullptr, {}},
+        {"target", TRELLIS_VALUE_STRING, 1, nullptr, "column to predict", {}},
+        {"tags", TRELLIS_VALUE_STRING_LIST, 0, "[\"x\",\"y\"]", "", {}},
+        {"verbose", TRELLIS_VALUE_BOOL, 0, "false", "say more", {}},
+        {"extra", TRELLIS_VALUE_JSON, 0, "{\"a\":[1,2]}", "free-form", {}},
     };
     std::vector<trellis_stage_descriptor> stages;
     std::vector<trellis_flavor_descriptor> flavors;
@@ -390,7 +390,7 @@ TEST_CASE("descriptor: default of the wrong type, for each type") {
     }
     SECTION("string") {
         Fixture fixture;
-        trellis_config_key name{"label", TRELLIS_VALUE_STRING, 0, "3", nullptr};
+        trellis_config_key name{"label", TRELLIS_VALUE_STRING, 0, "3", nullptr, {}};
         fixture.config.push_back(name);
         CHECK(error_of(fixture.get()) ==
               "invalid descriptor: stage 'acme.fit': config key 'label': default 3 is not of type string");
@@ -465,4 +465,22 @@ TEST_CASE("descriptor: duplicate flavor") {
     fixture.flavors.push_back(fixture.flavors[0]);
     fixture.flavors[1].description = "another one";
     CHECK(error_of(fixture.get()) == "invalid descriptor: flavor 'acme_linear': declared twice");
+}
+
+TEST_CASE("descriptor: a port or config key with a reserved slot set, or text that is not UTF-8, is refused") {
+    {
+        Fixture f;
+        f.inputs[0].reserved[2] = &marker;
+        CHECK(error_of(f.get()) == "invalid descriptor: stage 'acme.fit': input 'train': reserved field 2 is not NULL");
+    }
+    {
+        Fixture f;
+        f.config[1].reserved[0] = &marker;
+        CHECK(error_of(f.get()) == "invalid descriptor: stage 'acme.fit': config key 'rate': reserved field 0 is not NULL");
+    }
+    {
+        Fixture f;
+        f.plugin.vendor = "M\xfcller";
+        CHECK(error_of(f.get()) == "invalid descriptor: plugin 'acme-tools.v2': vendor is not valid UTF-8");
+    }
 }

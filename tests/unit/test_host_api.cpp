@@ -161,14 +161,14 @@ TEST_CASE("host api: the doubler flavor loads a model and predicts") {
     const auto model = trellis::serialize(trellis::Model{"doubler", {{"x", trellis::ColumnType::Float64}}, {1, 2, 3}});
     trellis_predictor* predictor = nullptr;
     trellis_error load_error;
-    REQUIRE(flavor->load(host_api(), model.data(), model.size(), &predictor, &load_error) == TRELLIS_OK);
+    REQUIRE(flavor->load(host_api(), nullptr, model.data(), model.size(), &predictor, &load_error) == TRELLIS_OK);
     CHECK(load_error.message.empty());
     REQUIRE(predictor != nullptr);
 
     const auto input = trellis::serialize(x_table({1.5, -2}));
     trellis_buffer out;
     trellis_error predict_error;
-    REQUIRE(flavor->predict(host_api(), predictor, input.data(), input.size(), &out, &predict_error) == TRELLIS_OK);
+    REQUIRE(flavor->predict(host_api(), nullptr, predictor, input.data(), input.size(), &out, &predict_error) == TRELLIS_OK);
     const auto result = trellis::deserialize_table(out.bytes);
     CHECK(result.column_names() == std::vector<std::string>{"prediction"});
     REQUIRE(result.num_rows() == 2);
@@ -186,7 +186,7 @@ TEST_CASE("host api: the doubler flavor loads a model and predicts") {
     const auto wrong_bytes = trellis::serialize(wrong);
     trellis_buffer unused;
     trellis_error wrong_error;
-    CHECK(flavor->predict(host_api(), predictor, wrong_bytes.data(), wrong_bytes.size(), &unused, &wrong_error) ==
+    CHECK(flavor->predict(host_api(), nullptr, predictor, wrong_bytes.data(), wrong_bytes.size(), &unused, &wrong_error) ==
           TRELLIS_ERR_FAILED);
     CHECK(wrong_error.message == "no column 'x'");
     CHECK(unused.bytes.empty());
@@ -200,14 +200,15 @@ TEST_CASE("host api: the doubler flavor refuses a model of another flavor") {
     const auto model = trellis::serialize(trellis::Model{"other", {}, {}});
     trellis_predictor* predictor = nullptr;
     trellis_error error;
-    CHECK(flavor->load(host_api(), model.data(), model.size(), &predictor, &error) == TRELLIS_ERR_FAILED);
-    CHECK(error.code == TRELLIS_ERR_FAILED);
+    // The flavor throws std::invalid_argument, which the SDK reports as bad input.
+    CHECK(flavor->load(host_api(), nullptr, model.data(), model.size(), &predictor, &error) == TRELLIS_ERR_INVALID);
+    CHECK(error.code == TRELLIS_ERR_INVALID);
     CHECK(error.message == "not a doubler model: other");
     CHECK(predictor == nullptr);
 
     const auto report = trellis::serialize(trellis::Report{"{}"});
     trellis_error format_error;
-    CHECK(flavor->load(host_api(), report.data(), report.size(), &predictor, &format_error) == TRELLIS_ERR_FAILED);
+    CHECK(flavor->load(host_api(), nullptr, report.data(), report.size(), &predictor, &format_error) == TRELLIS_ERR_FAILED);
     // The exact wording belongs to artifacts.hpp; here it only has to say what is wrong.
     CHECK_THAT(format_error.message, Catch::Contains("malformed") && Catch::Contains("model"));
     CHECK(predictor == nullptr);

@@ -39,6 +39,9 @@ template <class Body> int32_t guard(const trellis_host_api* host, trellis_error*
     } catch (const Error& e) {
         host->error_set(err, e.code(), e.what());
         return e.code() == TRELLIS_OK ? TRELLIS_ERR_FAILED : e.code();
+    } catch (const std::invalid_argument& e) { // bad config or input data
+        host->error_set(err, TRELLIS_ERR_INVALID, e.what());
+        return TRELLIS_ERR_INVALID;
     } catch (const std::exception& e) {
         host->error_set(err, TRELLIS_ERR_FAILED, e.what());
         return TRELLIS_ERR_FAILED;
@@ -58,8 +61,8 @@ int32_t run_stage(const trellis_host_api* host, trellis_context* ctx, trellis_er
 }
 
 template <class F>
-int32_t load_flavor(const trellis_host_api* host, const uint8_t* model, size_t size, trellis_predictor** out,
-                    trellis_error* err) noexcept {
+int32_t load_flavor(const trellis_host_api* host, trellis_context*, const uint8_t* model, size_t size,
+                    trellis_predictor** out, trellis_error* err) noexcept {
     return guard(host, err, [&] {
         std::unique_ptr<Predictor> predictor = F::load(deserialize_model(std::span<const uint8_t>(model, size)));
         if (!predictor) throw Error(TRELLIS_ERR_FAILED, "flavor returned no predictor");
@@ -67,8 +70,8 @@ int32_t load_flavor(const trellis_host_api* host, const uint8_t* model, size_t s
     });
 }
 
-inline int32_t predict_flavor(const trellis_host_api* host, trellis_predictor* predictor, const uint8_t* table,
-                              size_t size, trellis_buffer* out, trellis_error* err) noexcept {
+inline int32_t predict_flavor(const trellis_host_api* host, trellis_context*, trellis_predictor* predictor,
+                              const uint8_t* table, size_t size, trellis_buffer* out, trellis_error* err) noexcept {
     return guard(host, err, [&] {
         Table result = reinterpret_cast<Predictor*>(predictor)->predict(
             deserialize_table(std::span<const uint8_t>(table, size)));
@@ -122,7 +125,7 @@ private:
         auto& out = port_arrays_.emplace_back();
         for (const PortSpec& port : ports)
             out.push_back({keep(port.name), static_cast<uint32_t>(port.type),
-                           port.optional ? TRELLIS_PORT_OPTIONAL : 0u, keep(port.doc)});
+                           port.optional ? TRELLIS_PORT_OPTIONAL : 0u, keep(port.doc), {}});
         return out;
     }
 
@@ -140,7 +143,7 @@ private:
         auto& keys = config_arrays_.emplace_back();
         for (const ConfigKeySpec& key : spec.config())
             keys.push_back({keep(key.key), static_cast<uint32_t>(key.type), key.required ? 1u : 0u,
-                            key.default_json.empty() ? nullptr : keep(key.default_json), keep(key.doc)});
+                            key.default_json.empty() ? nullptr : keep(key.default_json), keep(key.doc), {}});
         stage.config = keys.data();
         stage.config_count = static_cast<uint32_t>(keys.size());
         stage.run = run;
@@ -179,7 +182,7 @@ private:
     extern "C" TRELLIS_PLUGIN_EXPORT const trellis_api_version trellis_plugin_api_version;                \
     extern "C" TRELLIS_PLUGIN_EXPORT const trellis_api_version trellis_plugin_api_version = {             \
         TRELLIS_API_MAJOR, TRELLIS_API_MINOR};                                                            \
-    static int32_t trellis_plugin_init_thunk(const trellis_host_api* host, trellis_error* err) {          \
+    static int32_t trellis_plugin_init_thunk(const trellis_host_api* host, trellis_context*, trellis_error* err) { \
         return ::trellis::detail::guard(host, err, [] {                                                   \
             if ((info).init) (info).init();                                                               \
         });                                                                                               \

@@ -21,6 +21,15 @@
  * A plugin exports exactly two symbols (the C++ layer's TRELLIS_PLUGIN macro writes both):
  *   const trellis_api_version trellis_plugin_api_version;            data, read first
  *   const trellis_plugin_descriptor* trellis_plugin_get_descriptor(void);  called after the check
+ * The host reads the version from the file's dynamic symbol table before it loads the library, so
+ * a plugin built for another API is refused before any of its code, static constructors included,
+ * runs.
+ *
+ * LIFETIMES
+ *   The descriptor and everything it points to must stay valid and unchanged while the library is
+ *   loaded; the host reads it again when it runs a stage. Libraries are never unloaded.
+ *   The host refuses a descriptor whose struct_size is smaller than its own
+ *   sizeof(trellis_plugin_descriptor), and any reserved field that is not NULL.
  */
 #ifndef TRELLIS_PLUGIN_ABI_H
 #define TRELLIS_PLUGIN_ABI_H
@@ -113,6 +122,7 @@ typedef struct trellis_port {
     uint32_t artifact_type; /**< a trellis_artifact_type */
     uint32_t flags;         /**< TRELLIS_PORT_* flags */
     const char* doc;        /**< one-line description, may be NULL */
+    void* reserved[4];      /**< room to grow; must be NULL */
 } trellis_port;
 
 /** A configuration key a stage accepts. */
@@ -122,11 +132,13 @@ typedef struct trellis_config_key {
     uint32_t required;        /**< non-zero: the pipeline must set it */
     const char* default_json; /**< default as JSON text, NULL for none; must match type */
     const char* doc;          /**< one-line description, may be NULL */
+    void* reserved[4];        /**< room to grow; must be NULL */
 } trellis_config_key;
 
 /** Opaque host-owned error value, filled in with trellis_host_api::error_set. */
 typedef struct trellis_error trellis_error;
-/** Opaque host-owned run context of one stage execution. */
+/** Opaque host-owned context of one call into a plugin: a stage execution, an init, or a flavor
+ *  call. Only stage executions have config, inputs and outputs; every context has a logger. */
 typedef struct trellis_context trellis_context;
 /** Opaque host-owned output buffer that a flavor's predict fills in. */
 typedef struct trellis_buffer trellis_buffer;
@@ -145,7 +157,8 @@ typedef struct trellis_host_api {
     /** Records an error: the host copies `message`. */
     void (*error_set)(trellis_error* err, int32_t code, const char* message);
 
-    /** Logs a line through the stage's own named logger. */
+    /** Logs a line through the context's named logger (the stage's, or the plugin's); with a NULL
+     *  context, through the host's own logger. */
     void (*log)(trellis_context* ctx, int32_t level, const char* message);
 
     /** Reads a bool config value into *out (0 or 1). */
@@ -198,12 +211,13 @@ typedef struct trellis_stage_descriptor {
 } trellis_stage_descriptor;
 
 /** Loads a model (a serialised Model artifact) into a predictor. */
-typedef int32_t (*trellis_flavor_load_fn)(const trellis_host_api* host, const uint8_t* model, size_t size,
-                                          trellis_predictor** out, trellis_error* err);
-/** Predicts: input is a serialised Table, output a serialised Table written with buffer_set. */
-typedef int32_t (*trellis_flavor_predict_fn)(const trellis_host_api* host, trellis_predictor* predictor,
-                                             const uint8_t* table, size_t size, trellis_buffer* out,
-                                             trellis_error* err);
+typedef int32_t (*trellis_flavor_load_fn)(const trellis_host_api* host, trellis_context* ctx, const uint8_t* model,
+                                          size_t size, trellis_predictor** out, trellis_error* err);
+/** Predicts: input is a serialised Table, output a serialised Table written with buffer_set. May be
+ *  called from several threads at once for one predictor. */
+typedef int32_t (*trellis_flavor_predict_fn)(const trellis_host_api* host, trellis_context* ctx,
+                                             trellis_predictor* predictor, const uint8_t* table, size_t size,
+                                             trellis_buffer* out, trellis_error* err);
 /** Frees a predictor made by load. */
 typedef void (*trellis_flavor_destroy_fn)(trellis_predictor* predictor);
 
@@ -218,7 +232,7 @@ typedef struct trellis_flavor_descriptor {
 } trellis_flavor_descriptor;
 
 /** Optional one-time initialisation, called once after the version check. */
-typedef int32_t (*trellis_plugin_init_fn)(const trellis_host_api* host, trellis_error* err);
+typedef int32_t (*trellis_plugin_init_fn)(const trellis_host_api* host, trellis_context* ctx, trellis_error* err);
 
 /** Describes a plugin: who made it and what it provides. */
 typedef struct trellis_plugin_descriptor {

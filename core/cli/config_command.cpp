@@ -1,6 +1,7 @@
 #include "cli/config_command.hpp"
 
 #include "cli/exit_codes.hpp"
+#include "util/json_text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -21,7 +22,7 @@ void add_config_command(CLI::App& app, std::function<CliContext&()> context, std
             if (*as_json) {
                 nlohmann::json out = nlohmann::json::object();
                 for (const auto& [key, value] : settings) out[key] = {{"value", value.value}, {"source", value.source}};
-                std::cout << out.dump(2) << "\n";
+                std::cout << core::dump_json(out, 2) << "\n";
             } else {
                 for (const auto& [key, value] : settings)
                     std::cout << key << " = " << value.value << "    (" << value.source << ")\n";

@@ -1,6 +1,7 @@
 #include "cli/plugins_command.hpp"
 
 #include "cli/exit_codes.hpp"
+#include "util/json_text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -47,7 +48,7 @@ int list_plugins(CliContext& context, bool as_json) {
                                       {"kinds", m.kinds()}, {"stages", stage_names_of(m)}, {"flavors", flavors},
                                       {"file", file.scan.path.string()}});
         }
-        std::cout << out.dump(2) << "\n";
+        std::cout << core::dump_json(out, 2) << "\n";
         return exit_ok;
     }
 
@@ -71,16 +72,19 @@ int list_plugins(CliContext& context, bool as_json) {
             std::cout << line << "\n";
         }
     }
-    bool header = false;
+    bool header = false, broken = false;
     for (const auto& file : files) {
         if (file.active()) continue;
         if (!header) std::cout << "\nNot loaded:\n";
         header = true;
+        broken = broken || !file.scan.ok();
         if (!file.scan.ok()) std::cout << "  " << file.scan.path.string() << ": " << file.scan.reason << "\n";
         else
             std::cout << "  " << file.scan.path.string() << ": duplicate plugin name '" << file.scan.manifest->name
                       << "', already provided by " << file.shadowed_by << "\n";
     }
+    if (broken)
+        std::cout << "\nA file's result is kept until the file changes; 'trellis --rescan plugins list' tries again.\n";
     return exit_ok;
 }
 
@@ -109,7 +113,7 @@ int plugin_info(CliContext& context, const std::string& name, bool as_json) {
     if (as_json) {
         nlohmann::json out = m;
         out["file"] = file->scan.path.string();
-        std::cout << out.dump(2) << "\n";
+        std::cout << core::dump_json(out, 2) << "\n";
         return exit_ok;
     }
     std::cout << m.name << " " << m.version << "\n";
@@ -126,7 +130,7 @@ int plugin_info(CliContext& context, const std::string& name, bool as_json) {
         std::cout << "    config:" << (stage.config.empty() ? " none" : "") << "\n";
         for (const auto& key : stage.config) {
             std::cout << "      " << key.key << " (" << key.type
-                      << (key.required ? ", required" : key.default_value ? ", default " + key.default_value->dump() : ", optional")
+                      << (key.required ? ", required" : key.default_value ? ", default " + core::dump_json(*key.default_value) : ", optional")
                       << ")" << (key.doc.empty() ? "" : ": " + key.doc) << "\n";
         }
     }

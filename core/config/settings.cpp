@@ -6,6 +6,7 @@
 #include <boost/property_tree/xml_parser.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <sstream>
 #include <thread>
@@ -23,16 +24,18 @@ struct KeySpec {
 };
 
 std::optional<std::string> positive_integer(const std::string& value) {
-    if (value.empty() || value.size() > 6 || !std::all_of(value.begin(), value.end(), ::isdigit) || std::stoul(value) == 0)
-        return "'" + value + "' is not a positive integer";
+    unsigned number = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+    if (value.empty() || ec != std::errc() || end != value.data() + value.size() || number == 0 || number > 1024)
+        return "'" + value + "' is not a whole number from 1 to 1024";
     return std::nullopt;
 }
 
 std::optional<std::string> positive_number(const std::string& value) {
-    char* end = nullptr;
-    const double number = std::strtod(value.c_str(), &end);
-    if (value.empty() || *end != '\0' || !(number > 0) || number > 86400)
-        return "'" + value + "' is not a number of seconds between 0 and 86400";
+    double number = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+    if (value.empty() || ec != std::errc() || end != value.data() + value.size() || !(number >= 0.1) || number > 86400)
+        return "'" + value + "' is not a number of seconds from 0.1 to 86400";
     return std::nullopt;
 }
 

@@ -21,7 +21,7 @@ public:
 
 struct SettingValue {
     std::string value;
-    std::string source; // "default", "trellis.ini", "TRELLIS_JOBS", "--jobs"
+    std::string source; // "default", a config file's path, "TRELLIS_JOBS", "--log-level"
 };
 
 class Settings {

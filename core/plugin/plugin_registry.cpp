@@ -126,7 +126,12 @@ std::shared_ptr<PluginLibrary> PluginRegistry::load(const std::string& name) {
     if (!file) throw PluginLoadError("no plugin named '" + name + "'");
     std::lock_guard lock(*loaded_mutex_);
     auto& slot = loaded_[name];
-    if (!slot) slot = PluginLibrary::open(file->scan.path);
+    if (!slot) {
+        // Only a file that passed the out-of-process scan is loaded in-process.
+        if (stamp_of(file->scan.path) != file->scan.stamp)
+            throw PluginLoadError(file->scan.path.string() + " changed since it was scanned; run the command again");
+        slot = PluginLibrary::open(file->scan.path);
+    }
     return slot;
 }
 

@@ -1,6 +1,7 @@
 #include "plugin/scan_cache.hpp"
 
 #include "plugin/api_version.hpp"
+#include "util/json_text.hpp"
 
 #include <fstream>
 #include <unistd.h>
@@ -16,7 +17,8 @@ ScanCache::ScanCache(std::filesystem::path file) : file_(std::move(file)) {
     auto document = nlohmann::json::parse(in, nullptr, false);
     try {
         if (document.is_discarded() || document.value("format", 0) != cache_format ||
-            document.value("host_api", "") != to_string(host_api_version()))
+            document.value("host_api", "") != to_string(host_api_version()) ||
+            document.value("trellis", "") != TRELLIS_VERSION)
             return;
         for (const auto& entry : document.at("entries")) {
             ScanResult result = scan_result_from_json(entry);
@@ -34,6 +36,11 @@ std::optional<ScanResult> ScanCache::find(const std::filesystem::path& path, con
 }
 
 void ScanCache::put(const ScanResult& result) {
+    // A missing library depends on the machine, not on the file: installing it must be enough.
+    if (!result.ok() && result.reason.rfind("missing dependency library", 0) == 0) {
+        dirty_ = entries_.erase(result.path.string()) > 0 || dirty_;
+        return;
+    }
     entries_[result.path.string()] = result;
     dirty_ = true;
 }
@@ -52,6 +59,7 @@ void ScanCache::prune() {
 std::optional<std::string> ScanCache::save() {
     if (!dirty_) return std::nullopt;
     nlohmann::json document = {{"format", cache_format}, {"host_api", to_string(host_api_version())},
+                               {"trellis", TRELLIS_VERSION},
                                {"entries", nlohmann::json::array()}};
     for (const auto& [path, result] : entries_) document["entries"].push_back(to_json(result));
     std::error_code ec;
@@ -59,7 +67,7 @@ std::optional<std::string> ScanCache::save() {
     const auto temp = file_.string() + ".tmp." + std::to_string(getpid());
     {
         std::ofstream out(temp, std::ios::trunc);
-        out << document.dump();
+        out << dump_json(document);
         if (!out.flush()) {
             std::filesystem::remove(temp, ec);
             return "cannot write plugin cache " + temp;

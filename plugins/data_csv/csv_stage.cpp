@@ -18,18 +18,25 @@ namespace {
 
 using trellis::ColumnType;
 
+// Skips one leading '+' that is followed by a digit or '.', as from_chars does not accept it.
+const char* skip_plus(const std::string& text) {
+    const bool plus = text.size() > 1 && text[0] == '+' && (std::isdigit(static_cast<unsigned char>(text[1])) || text[1] == '.');
+    return text.data() + (plus ? 1 : 0);
+}
+
 bool parse_int(const std::string& text, int64_t& out) {
     const char* end = text.data() + text.size();
-    auto [ptr, ec] = std::from_chars(text.data() + (text.size() && text[0] == '+' ? 1 : 0), end, out);
+    auto [ptr, ec] = std::from_chars(skip_plus(text), end, out);
     return ec == std::errc() && ptr == end;
 }
 
+// Decimal numbers only: from_chars ignores the locale and takes no hex; "nan" and "inf" are text.
 bool parse_float(const std::string& text, double& out) {
-    if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) return false;
-    char* end = nullptr;
-    errno = 0;
-    out = std::strtod(text.c_str(), &end);
-    return end == text.c_str() + text.size() && errno != ERANGE;
+    for (char c : text)
+        if (std::isalpha(static_cast<unsigned char>(c)) && c != 'e' && c != 'E') return false;
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(skip_plus(text), end, out, std::chars_format::general);
+    return ec == std::errc() && ptr == end;
 }
 
 bool parse_bool(const std::string& text, bool& out) {

@@ -90,7 +90,7 @@ TEST_CASE("config files in ini, json and xml are read, and unknown keys and bad 
     sandbox.write("jobs.json", R"({"run": {"jobs": "many"}})");
     const Result bad_value = sandbox.run("--config jobs.json config show");
     CHECK(bad_value.exit_code == 2);
-    CHECK_THAT(bad_value.err, Catch::Contains("jobs.json: key 'run.jobs': 'many' is not a positive integer"));
+    CHECK_THAT(bad_value.err, Catch::Contains("jobs.json: key 'run.jobs': 'many' is not a whole number from 1 to 1024"));
 
     sandbox.write("broken.json", "{\"log\": ");
     const Result unparsable = sandbox.run("--config broken.json config show");

@@ -130,3 +130,19 @@ TEST_CASE("data.csv: a header-only file gives a table with no rows") {
     CHECK(run.table.num_columns() == 2);
     CHECK(run.table.column("a").type() == ColumnType::String); // nothing to infer from
 }
+
+TEST_CASE("data.csv: only plain decimal numbers are numbers") {
+    TempDir dir;
+    const auto file = dir.write("numbers.csv", "a,b,c,d,e\n+5,+1.5,1e3,-2,x\n+-5,nan,0x10,7,y\n");
+    const auto run = read_csv(file.string());
+    REQUIRE(run.outcome.ok());
+    CHECK(run.table.column("a").type() == ColumnType::String); // "+-5" is not a number
+    CHECK(run.table.column("b").type() == ColumnType::String); // "nan" is text, not a float
+    CHECK(run.table.column("c").type() == ColumnType::String); // nor is hex "0x10"
+    CHECK(run.table.column("d").type() == ColumnType::Int64);
+    CHECK(run.table.column("d").int_at(0) == -2);
+
+    const auto declared = read_csv(file.string(), {{"types", {"b:float", "a:string"}}});
+    CHECK(declared.outcome.status == TRELLIS_ERR_INVALID); // bad input data, not a plugin failure
+    CHECK(declared.outcome.message == file.string() + ":3:5: column 'b': 'nan' is not a valid float");
+}

@@ -182,9 +182,14 @@ TEST_CASE("scan cache: a missing, corrupt or foreign cache file is treated as em
         CHECK_FALSE(cache.find(good.path, good.stamp).has_value());
     }
     SECTION("control: the same document for this host is read") {
-        nlohmann::json document = {{"format", 1}, {"host_api", host}, {"entries", {entry}}};
+        nlohmann::json document = {{"format", 1}, {"host_api", host}, {"trellis", TRELLIS_VERSION}, {"entries", {entry}}};
         ScanCache cache(dir.write("cache.json", document.dump()));
         CHECK(cache.find(good.path, good.stamp).has_value());
+    }
+    SECTION("a cache written by another trellis version") {
+        nlohmann::json document = {{"format", 1}, {"host_api", host}, {"trellis", "0.0.1"}, {"entries", {entry}}};
+        ScanCache cache(dir.write("cache.json", document.dump()));
+        CHECK_FALSE(cache.find(good.path, good.stamp).has_value());
     }
 }
 

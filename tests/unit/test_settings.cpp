@@ -282,25 +282,25 @@ TEST_CASE("settings: invalid values name the source and the key") {
     Settings settings(install_dir);
     SECTION("run.jobs 0 from the environment") {
         CHECK(config_error([&] { settings.load_environment(fake_env({{"TRELLIS_JOBS", "0"}})); }) ==
-              "TRELLIS_JOBS: key 'run.jobs': '0' is not a positive integer");
+              "TRELLIS_JOBS: key 'run.jobs': '0' is not a whole number from 1 to 1024");
     }
     SECTION("run.jobs x from a file") {
         const auto file = dir.write("trellis.ini", "[run]\njobs = x\n");
         CHECK(config_error([&] { settings.load_file(file); }) ==
-              file.string() + ": key 'run.jobs': 'x' is not a positive integer");
+              file.string() + ": key 'run.jobs': 'x' is not a whole number from 1 to 1024");
     }
     SECTION("run.jobs -2 and 1.5") {
         CHECK(config_error([&] { settings.set_from_flag("run.jobs", "-2", "--jobs"); }) ==
-              "--jobs: key 'run.jobs': '-2' is not a positive integer");
+              "--jobs: key 'run.jobs': '-2' is not a whole number from 1 to 1024");
         CHECK(config_error([&] { settings.set_from_flag("run.jobs", "1.5", "--jobs"); }) ==
-              "--jobs: key 'run.jobs': '1.5' is not a positive integer");
+              "--jobs: key 'run.jobs': '1.5' is not a whole number from 1 to 1024");
     }
     SECTION("plugins.scan_timeout -1") {
         const auto file = dir.write("trellis.json", R"({"plugins": {"scan_timeout": -1}})");
         CHECK(config_error([&] { settings.load_file(file); }) ==
-              file.string() + ": key 'plugins.scan_timeout': '-1' is not a number of seconds between 0 and 86400");
+              file.string() + ": key 'plugins.scan_timeout': '-1' is not a number of seconds from 0.1 to 86400");
         CHECK(config_error([&] { settings.load_environment(fake_env({{"TRELLIS_SCAN_TIMEOUT", "5s"}})); }) ==
-              "TRELLIS_SCAN_TIMEOUT: key 'plugins.scan_timeout': '5s' is not a number of seconds between 0 and 86400");
+              "TRELLIS_SCAN_TIMEOUT: key 'plugins.scan_timeout': '5s' is not a number of seconds from 0.1 to 86400");
     }
     SECTION("log.level loud") {
         CHECK(config_error([&] { settings.set_from_flag("log.level", "loud", "--log-level"); }) ==
@@ -348,4 +348,18 @@ TEST_CASE("settings: find_config_file") {
         CHECK_FALSE(find_config_file(std::nullopt, nullptr, dir.path()).has_value());
         CHECK_FALSE(find_config_file(std::nullopt, "", dir.path()).has_value());
     }
+}
+
+TEST_CASE("settings: scan timeouts too small to load anything, and non-decimal numbers, are refused") {
+    trellis::core::Settings settings("/install/plugins");
+    for (const char* value : {"1e-9", "0", "0x10", " 5", "nan"}) {
+        INFO(value);
+        CHECK_THROWS_AS(settings.set_from_flag("plugins.scan_timeout", value, "--flag"), trellis::core::ConfigError);
+    }
+    for (const char* value : {"4x", " 4", "0x4", "\xc3\xa9"}) {
+        INFO(value);
+        CHECK_THROWS_AS(settings.set_from_flag("run.jobs", value, "--flag"), trellis::core::ConfigError);
+    }
+    settings.set_from_flag("plugins.scan_timeout", "0.5", "--flag");
+    CHECK(settings.scan_timeout_seconds() == 0.5);
 }

@@ -38,8 +38,14 @@ ElfSymbolBytes read_elf_symbol(const std::filesystem::path& file, std::string_vi
         header.e_shentsize != sizeof(Elf64_Shdr) || header.e_shnum == 0)
         return {};
 
+    // An interrupted copy: the section table sits at the end of the file, so it is the first to go.
+    const uint64_t table_size = uint64_t(header.e_shnum) * sizeof(Elf64_Shdr);
+    if (header.e_shoff > in.size() || table_size > in.size() - header.e_shoff) return {Status::truncated, {}};
     std::vector<Elf64_Shdr> sections(header.e_shnum);
-    if (!in.read(header.e_shoff, sections.data(), sections.size() * sizeof(Elf64_Shdr))) return {};
+    if (!in.read(header.e_shoff, sections.data(), table_size)) return {};
+    for (const Elf64_Shdr& section : sections)
+        if (section.sh_type != SHT_NOBITS && (section.sh_offset > in.size() || section.sh_size > in.size() - section.sh_offset))
+            return {Status::truncated, {}};
     for (const Elf64_Shdr& symbols : sections) {
         if (symbols.sh_type != SHT_DYNSYM) continue;
         if (symbols.sh_link >= sections.size() || symbols.sh_entsize != sizeof(Elf64_Sym)) return {};

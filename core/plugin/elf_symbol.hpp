@@ -14,6 +14,7 @@ struct ElfSymbolBytes {
     enum class Status {
         found,       // bytes holds the symbol's first `size` bytes
         no_symbol,   // a 64-bit little-endian ELF file without that dynamic symbol
+        truncated,   // the file ends before tables its header says it has
         unsupported  // not an ELF64 little-endian file, or its tables are malformed: let dlopen judge
     } status = Status::unsupported;
     std::vector<uint8_t> bytes;

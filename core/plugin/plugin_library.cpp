@@ -32,7 +32,10 @@ void check_plugin_file(const std::filesystem::path& path) {
         throw PluginLoadError("not a shared library (no ELF header)");
 }
 
-std::string explain_dlopen_error(const std::string& text, const std::filesystem::path& path) {
+std::string explain_dlopen_error(const std::string& full_text, const std::filesystem::path& path) {
+    // dlerror starts with the file's path, which the caller already prints.
+    std::string text = full_text;
+    if (const std::string prefix = path.string() + ": "; text.rfind(prefix, 0) == 0) text.erase(0, prefix.size());
     static const std::string cannot_open = ": cannot open shared object file";
     if (const auto at = text.find(cannot_open); at != std::string::npos) {
         // "libdep.so.1: cannot open shared object file: ..." names the missing dependency.
@@ -46,7 +49,9 @@ std::string explain_dlopen_error(const std::string& text, const std::filesystem:
     if (text.find("wrong ELF class") != std::string::npos || text.find("ELF file data encoding") != std::string::npos ||
         text.find("ELF file OS ABI") != std::string::npos || text.find("wrong architecture") != std::string::npos)
         return "built for another architecture: " + text;
-    if (text.find("invalid ELF header") != std::string::npos || text.find("file too short") != std::string::npos ||
+    if (text.find("cannot read file data") != std::string::npos || text.find("file too short") != std::string::npos)
+        return "truncated or corrupt shared library (" + text + ")";
+    if (text.find("invalid ELF header") != std::string::npos ||
         text.find("only ET_DYN and ET_EXEC") != std::string::npos)
         return "not a shared library (" + text + ")";
     return "cannot be loaded: " + text;
@@ -71,6 +76,8 @@ std::shared_ptr<PluginLibrary> PluginLibrary::open(const std::filesystem::path& 
     // The version is checked in the file itself first, so a plugin built for another API never
     // gets as far as dlopen, which would run its static constructors.
     const auto version_in_file = read_elf_symbol(path, TRELLIS_API_VERSION_SYMBOL, sizeof(trellis_api_version));
+    if (version_in_file.status == ElfSymbolBytes::Status::truncated)
+        throw PluginLoadError("truncated or corrupt shared library (the file ends before its section tables)");
     if (version_in_file.status == ElfSymbolBytes::Status::no_symbol)
         throw PluginLoadError("not a trellis plugin: no " TRELLIS_API_VERSION_SYMBOL " symbol");
     if (version_in_file.status == ElfSymbolBytes::Status::found) {

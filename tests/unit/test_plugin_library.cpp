@@ -76,7 +76,7 @@ TEST_CASE("dlopen errors: a missing dependency is named") {
 
 TEST_CASE("dlopen errors: the plugin itself not opening is not a missing dependency") {
     CHECK(explain_dlopen_error("/x/p.so: cannot open shared object file: Permission denied", "/x/p.so") ==
-          "cannot be loaded: /x/p.so: cannot open shared object file: Permission denied");
+          "cannot be loaded: cannot open shared object file: Permission denied");
 }
 
 TEST_CASE("dlopen errors: an undefined symbol") {
@@ -86,16 +86,16 @@ TEST_CASE("dlopen errors: an undefined symbol") {
 
 TEST_CASE("dlopen errors: an invalid ELF header") {
     CHECK(explain_dlopen_error("/x/p.so: invalid ELF header", "/x/p.so") ==
-          "not a shared library (/x/p.so: invalid ELF header)");
+          "not a shared library (invalid ELF header)");
 }
 
 TEST_CASE("dlopen errors: another architecture") {
     CHECK(explain_dlopen_error("/x/p.so: wrong ELF class: ELFCLASS32", "/x/p.so") ==
-          "built for another architecture: /x/p.so: wrong ELF class: ELFCLASS32");
+          "built for another architecture: wrong ELF class: ELFCLASS32");
 }
 
 TEST_CASE("dlopen errors: anything else is passed on") {
-    CHECK(explain_dlopen_error("/x/p.so: something unusual", "/x/p.so") == "cannot be loaded: /x/p.so: something unusual");
+    CHECK(explain_dlopen_error("/x/p.so: something unusual", "/x/p.so") == "cannot be loaded: something unusual");
 }
 
 TEST_CASE("plugin library: fixture_data.so loads with its full manifest") {
@@ -200,4 +200,16 @@ TEST_CASE("plugin library: broken fixtures are refused with their exact reason")
     CHECK(open_error("text_file.so") == "not a shared library (no ELF header)");
     CHECK(open_error("missing_dependency.so") == "missing dependency library: libtrellis_fixture_dep.so");
     CHECK(open_error("does_not_exist.so") == "file does not exist");
+}
+
+TEST_CASE("plugin library: a truncated plugin file is reported as such, before dlopen sees it") {
+    TempDir dir;
+    for (const uintmax_t size : {100u, 3000u, 9000u}) {
+        const auto copy = dir / ("cut_" + std::to_string(size) + ".so");
+        fs::copy_file(fs::path(FIXTURE_DIR) / "fixture_c.so", copy);
+        fs::resize_file(copy, size);
+        INFO(size);
+        CHECK(load_error([&] { PluginLibrary::open(copy); }) ==
+              "truncated or corrupt shared library (the file ends before its section tables)");
+    }
 }

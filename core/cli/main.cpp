@@ -38,6 +38,34 @@ core::Settings build_settings(const cli::GlobalOptions& options, const std::file
     return settings;
 }
 
+// CLI11's own parse errors, in the same "trellis: error: ..." form as every other error, naming
+// the command that was being parsed and, where a subcommand is missing or unknown, the choices.
+std::string parse_failure(const CLI::App* app, const CLI::Error& error) {
+    // CLI11 hands over a const App, but listing subcommands needs a non-const one; nothing is changed.
+    auto* at = const_cast<CLI::App*>(app);
+    std::string path = "trellis";
+    while (!at->get_subcommands().empty()) {
+        at = at->get_subcommands().front();
+        path += " " + at->get_name();
+    }
+    std::string message = std::string("trellis: error: ") + error.what();
+    const auto choices = at->get_subcommands([](CLI::App*) { return true; });
+    if (!choices.empty() && dynamic_cast<const CLI::RequiredError*>(&error)) {
+        std::vector<std::string> names;
+        for (const auto* choice : choices) names.push_back(choice->get_name());
+        const auto extras = at->remaining();
+        message = "trellis: error: " +
+                  (extras.empty() ? "'" + path + "' needs a command"
+                                  : "unknown command '" + extras.front() + "' for '" + path + "'");
+        message += "; choose one of: ";
+        for (size_t i = 0; i < names.size(); ++i) message += (i ? ", " : "") + names[i];
+        if (!extras.empty())
+            if (auto near = cli::nearest_names(extras.front(), names); !near.empty())
+                message += " (did you mean " + near.front() + "?)";
+    }
+    return message + "\nRun '" + path + " --help' for more information.\n";
+}
+
 int run(int argc, char** argv) {
     const auto executable = executable_path(argv[0]);
     CLI::App app("trellis: a plugin-based MLOps framework", "trellis");
@@ -45,6 +73,7 @@ int run(int argc, char** argv) {
                                           std::to_string(TRELLIS_API_MAJOR) + "." +
                                           std::to_string(TRELLIS_API_MINOR) + ")");
     app.require_subcommand(1);
+    app.failure_message(parse_failure);
     app.footer("Exit codes: 0 ok, 1 run failed, 2 usage or bad input, 3 internal error, 130 interrupted.\n"
                "Run 'trellis COMMAND --help' for a command's options.");
 

@@ -106,8 +106,13 @@ int plugin_info(CliContext& context, const std::string& name, bool as_json) {
         for (const auto& f : registry.files())
             if (f.active()) candidates.push_back(f.scan.manifest->name);
         const auto hints = nearest_names(name, candidates);
+        size_t not_loaded = 0;
+        for (const auto& f : registry.files()) not_loaded += f.scan.ok() ? 0 : 1;
         throw UsageError("no plugin or stage named '" + name + "'" +
-                         (hints.empty() ? " (see 'trellis plugins list')" : "; did you mean " + join(hints, ", ") + "?"));
+                         (hints.empty() ? "" : "; did you mean " + join(hints, ", ") + "?") +
+                         (not_loaded ? " (" + std::to_string(not_loaded) +
+                                           " plugin file(s) did not load: see 'trellis plugins list')"
+                                     : hints.empty() ? " (see 'trellis plugins list')" : ""));
     }
     const auto& m = *file->scan.manifest;
     if (as_json) {

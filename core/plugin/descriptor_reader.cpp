@@ -67,7 +67,7 @@ std::vector<PortManifest> read_ports(const trellis_port* ports, uint32_t count, 
     std::vector<PortManifest> out;
     std::set<std::string> seen;
     for (uint32_t i = 0; i < count; ++i) {
-        const std::string port_where = where + ": " + direction + " " + std::to_string(i);
+        const std::string port_where = where + ": " + direction + " #" + std::to_string(i + 1);
         PortManifest port;
         port.name = text(ports[i].name, port_where, "name", true);
         check_name(port.name, identifier, "[a-z_][a-z0-9_]*", port_where, "name");
@@ -91,7 +91,7 @@ std::vector<ConfigKeyManifest> read_config(const trellis_config_key* keys, uint3
     std::vector<ConfigKeyManifest> out;
     std::set<std::string> seen;
     for (uint32_t i = 0; i < count; ++i) {
-        const std::string key_where = where + ": config key " + std::to_string(i);
+        const std::string key_where = where + ": config key #" + std::to_string(i + 1);
         ConfigKeyManifest key;
         key.key = text(keys[i].key, key_where, "key", true);
         check_name(key.key, identifier, "[a-z_][a-z0-9_]*", key_where, "key");
@@ -118,11 +118,13 @@ std::vector<ConfigKeyManifest> read_config(const trellis_config_key* keys, uint3
 }
 
 StageManifest read_stage(const trellis_stage_descriptor& stage, uint32_t index) {
-    std::string where = "stage " + std::to_string(index);
+    // Numbered from 1 until it has a name; named from then on, even a name that breaks the rules.
+    std::string where = "stage #" + std::to_string(index + 1);
     StageManifest out;
     out.name = text(stage.name, where, "name", true);
-    check_name(out.name, stage_name_pattern, "[a-z0-9_]+(.[a-z0-9_]+)*", where, "name");
     where = "stage '" + out.name + "'";
+    if (!std::regex_match(out.name, stage_name_pattern))
+        invalid(where, "a stage name must be lower-case [a-z0-9_] parts joined by dots, like 'acme.train'");
     const auto kind = stage_kind_name(stage.kind);
     if (!kind) invalid(where, "unknown stage kind " + std::to_string(stage.kind));
     out.kind = *kind;
@@ -136,11 +138,11 @@ StageManifest read_stage(const trellis_stage_descriptor& stage, uint32_t index) 
 }
 
 FlavorManifest read_flavor(const trellis_flavor_descriptor& flavor, uint32_t index) {
-    std::string where = "flavor " + std::to_string(index);
+    std::string where = "flavor #" + std::to_string(index + 1);
     FlavorManifest out;
     out.name = text(flavor.name, where, "name", true);
-    check_name(out.name, identifier, "[a-z_][a-z0-9_]*", where, "name");
     where = "flavor '" + out.name + "'";
+    check_name(out.name, identifier, "[a-z_][a-z0-9_]*", where, "name");
     out.description = text(flavor.description, where, "description", false);
     if (!flavor.load || !flavor.predict || !flavor.destroy) invalid(where, "load, predict and destroy are required");
     check_reserved(flavor.reserved, std::size(flavor.reserved), where);

@@ -271,15 +271,15 @@ TEST_CASE("descriptor: bad stage names") {
     Fixture fixture;
     fixture.stages[1].name = "Acme.Gate";
     CHECK(error_of(fixture.get()) ==
-          "invalid descriptor: stage 1: name 'Acme.Gate' must match [a-z0-9_]+(.[a-z0-9_]+)*");
+          "invalid descriptor: stage 'Acme.Gate': a stage name must be lower-case [a-z0-9_] parts joined by dots, like 'acme.train'");
     fixture.stages[1].name = "acme..gate";
-    CHECK_THAT(error_of(fixture.get()), Catch::Contains("stage 1: name 'acme..gate' must match"));
+    CHECK_THAT(error_of(fixture.get()), Catch::Contains("stage 'acme..gate': a stage name must be lower-case"));
     fixture.stages[1].name = "acme.";
-    CHECK_THAT(error_of(fixture.get()), Catch::Contains("stage 1: name 'acme.' must match"));
+    CHECK_THAT(error_of(fixture.get()), Catch::Contains("stage 'acme.': a stage name must be lower-case"));
     fixture.stages[1].name = "";
-    CHECK(error_of(fixture.get()) == "invalid descriptor: stage 1: name is empty");
+    CHECK(error_of(fixture.get()) == "invalid descriptor: stage #2: name is empty");
     fixture.stages[1].name = nullptr;
-    CHECK(error_of(fixture.get()) == "invalid descriptor: stage 1: name is NULL");
+    CHECK(error_of(fixture.get()) == "invalid descriptor: stage #2: name is NULL");
 }
 
 TEST_CASE("descriptor: duplicate stage name") {
@@ -312,9 +312,9 @@ TEST_CASE("descriptor: port names must be identifiers") {
     Fixture fixture;
     fixture.outputs[1].name = "Score";
     CHECK(error_of(fixture.get()) ==
-          "invalid descriptor: stage 'acme.fit': output 1: name 'Score' must match [a-z_][a-z0-9_]*");
+          "invalid descriptor: stage 'acme.fit': output #2: name 'Score' must match [a-z_][a-z0-9_]*");
     fixture.outputs[1].name = nullptr;
-    CHECK(error_of(fixture.get()) == "invalid descriptor: stage 'acme.fit': output 1: name is NULL");
+    CHECK(error_of(fixture.get()) == "invalid descriptor: stage 'acme.fit': output #2: name is NULL");
 }
 
 TEST_CASE("descriptor: duplicate port") {
@@ -350,7 +350,7 @@ TEST_CASE("descriptor: config key names must be identifiers") {
     Fixture fixture;
     fixture.config[1].key = "learning-rate";
     CHECK(error_of(fixture.get()) ==
-          "invalid descriptor: stage 'acme.fit': config key 1: key 'learning-rate' must match [a-z_][a-z0-9_]*");
+          "invalid descriptor: stage 'acme.fit': config key #2: key 'learning-rate' must match [a-z_][a-z0-9_]*");
 }
 
 TEST_CASE("descriptor: duplicate config key") {

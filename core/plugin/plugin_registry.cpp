@@ -53,6 +53,8 @@ PluginRegistry PluginRegistry::discover(const DiscoveryOptions& options) {
         }
         stamps[i] = *stamp;
         auto cached = options.rescan ? std::nullopt : cache.find(paths[i], *stamp);
+        // A file that hung is given another chance when the user allows it more time.
+        if (cached && cached->hang_timeout_ms && options.scan.timeout.count() > cached->hang_timeout_ms) cached.reset();
         if (cached) results[i] = std::move(*cached);
         else to_scan.push_back(i);
     }

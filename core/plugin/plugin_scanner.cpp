@@ -173,7 +173,10 @@ ScanResult result_of(const Child& child, const std::filesystem::path& file, bool
         result.reason = "scanner returned an unreadable result";
         return result;
     }
-    if (timed_out) result.reason = "hangs while loading: no answer within " + describe_timeout(options.timeout);
+    if (timed_out) {
+        result.reason = "hangs while loading: no answer within " + describe_timeout(options.timeout);
+        result.hang_timeout_ms = options.timeout.count();
+    }
     else if (WIFSIGNALED(child.status)) result.reason = "crashed while loading (" + signal_name(WTERMSIG(child.status)) + ")";
     else result.reason = "scanner exited with status " + std::to_string(WEXITSTATUS(child.status)) + " without a result";
     return result;

@@ -15,6 +15,7 @@ nlohmann::json to_json(const ScanResult& result) {
     nlohmann::json out = {{"path", result.path.string()}, {"size", result.stamp.size}, {"mtime_ns", result.stamp.mtime_ns}};
     if (result.manifest) out["manifest"] = *result.manifest;
     else out["reason"] = result.reason;
+    if (result.hang_timeout_ms) out["hang_timeout_ms"] = result.hang_timeout_ms;
     return out;
 }
 
@@ -24,6 +25,7 @@ ScanResult scan_result_from_json(const nlohmann::json& in) {
     result.stamp = {in.at("size").get<uintmax_t>(), in.at("mtime_ns").get<int64_t>()};
     if (in.contains("manifest")) result.manifest = in.at("manifest").get<PluginManifest>();
     else result.reason = in.at("reason").get<std::string>();
+    result.hang_timeout_ms = in.value("hang_timeout_ms", int64_t{0});
     return result;
 }
 

@@ -27,6 +27,7 @@ struct ScanResult {
     FileStamp stamp;
     std::optional<PluginManifest> manifest; // set when the file is a good plugin
     std::string reason;                     // why not, otherwise
+    int64_t hang_timeout_ms = 0;            // for a file that hung: the timeout it was given
     bool ok() const { return manifest.has_value(); }
 };
 

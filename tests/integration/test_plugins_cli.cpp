@@ -162,6 +162,11 @@ TEST_CASE("the scan cache: a warm start scans nothing, a changed file is scanned
     CHECK_THAT(changed.err, Catch::Contains("scanning 1 plugin file(s)"));
     CHECK(plugin_named(changed.json(), "fixture-train") != nullptr);
 
+    // A longer timeout retries the file that hung, and only that one.
+    const Result patient = sandbox.run("--log-level debug --plugin-path " + dir + " plugins list --json", "TRELLIS_SCAN_TIMEOUT=3");
+    CHECK_THAT(patient.err, Catch::Contains("scanning 1 plugin file(s)"));
+    CHECK(broken_by_file(patient.json()).at("hangs_on_load.so") == "hangs while loading: no answer within 3 s");
+
     const Result forced = sandbox.run("--log-level debug --rescan --plugin-path " + dir + " plugins list --json");
     CHECK(scanned_count(forced.err) == cold_scans);
 }

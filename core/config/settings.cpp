@@ -94,7 +94,10 @@ void flatten(const pt::ptree& tree, const std::string& prefix, std::vector<std::
             out.emplace_back(key, child.data());
         } else if (child.front().first.empty()) {
             std::string joined;
-            for (const auto& [item_name, item] : child) joined += (joined.empty() ? "" : ":") + item.data();
+            for (const auto& [item_name, item] : child) {
+                if (!joined.empty()) joined += ':';
+                joined += item.data();
+            }
             out.emplace_back(key, joined);
         } else {
             flatten(child, key, out);
@@ -126,7 +129,10 @@ void Settings::set(const std::string& key, const std::string& value, const std::
     const KeySpec* spec = find_spec(key);
     if (!spec) {
         std::string known;
-        for (const auto& k : known_keys()) known += (known.empty() ? "" : ", ") + k;
+        for (const auto& k : known_keys()) {
+            if (!known.empty()) known += ", ";
+            known += k;
+        }
         throw ConfigError(source + ": unknown key '" + key + "' (known keys: " + known + ")");
     }
     if (auto problem = spec->check(value)) throw ConfigError(source + ": key '" + key + "': " + *problem);
@@ -214,8 +220,14 @@ std::vector<std::pair<std::string, SettingValue>> Settings::describe() const {
     std::vector<std::pair<std::string, SettingValue>> out;
     std::string path_list, path_sources;
     auto add_dirs = [&](const std::vector<std::filesystem::path>& dirs, const std::string& source) {
-        for (const auto& dir : dirs) path_list += (path_list.empty() ? "" : ":") + dir.string();
-        if (!dirs.empty()) path_sources += (path_sources.empty() ? "" : " + ") + source;
+        for (const auto& dir : dirs) {
+            if (!path_list.empty()) path_list += ':';
+            path_list += dir.string();
+        }
+        if (!dirs.empty()) {
+            if (!path_sources.empty()) path_sources += " + ";
+            path_sources += source;
+        }
     };
     add_dirs(flag_plugin_dirs_, "--plugin-path");
     add_dirs(env_plugin_dirs_, "TRELLIS_PLUGIN_PATH");

@@ -90,7 +90,7 @@ public:
             .output("table", trellis::ArtifactType::Table, "the rows, with typed columns")
             .required("path", trellis::ValueType::String, "CSV file to read")
             .option_string("delimiter", ",", "field separator, one character")
-            .option_string_list("types", {}, "column types to use instead of inferring them, e.g. {\"age:int\"}");
+            .option_string_list("types", {}, "column types to use instead of inferring them, e.g. [\"age:int\"]");
     }
 
     void run(trellis::Context& ctx) override {

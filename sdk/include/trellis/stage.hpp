@@ -141,7 +141,7 @@ public:
         config_.push_back({std::move(key), type, true, {}, std::move(doc)});
         return *this;
     }
-    /// Declares an optional config key with no default (check Context::has_config).
+    /// Declares an optional config key with no default (check Context::config_is_set).
     StageSpec& optional(std::string key, ValueType type, std::string doc = {}) {
         config_.push_back({std::move(key), type, false, {}, std::move(doc)});
         return *this;
@@ -167,8 +167,12 @@ public:
     /// Declares a string-list config key with a default.
     StageSpec& option_string_list(std::string key, const std::vector<std::string>& fallback, std::string doc = {}) {
         std::string json = "[";
-        for (size_t i = 0; i < fallback.size(); ++i) json += (i ? "," : "") + detail::json_quote(fallback[i]);
-        return add_default(std::move(key), ValueType::StringList, json + "]", std::move(doc));
+        for (size_t i = 0; i < fallback.size(); ++i) {
+            if (i) json += ',';
+            json += detail::json_quote(fallback[i]);
+        }
+        json += ']';
+        return add_default(std::move(key), ValueType::StringList, std::move(json), std::move(doc));
     }
     /// Declares a JSON config key with a default given as JSON text.
     StageSpec& option_json(std::string key, std::string default_json, std::string doc = {}) {

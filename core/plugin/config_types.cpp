@@ -1,43 +1,24 @@
 #include "plugin/config_types.hpp"
 
-#include <trellis/plugin_abi.h>
+#include <trellis/stage.hpp>
 
 namespace trellis::core {
 
-std::optional<std::string> value_type_name(uint32_t code) {
-    switch (code) {
-    case TRELLIS_VALUE_BOOL: return "bool";
-    case TRELLIS_VALUE_INT: return "int";
-    case TRELLIS_VALUE_FLOAT: return "float";
-    case TRELLIS_VALUE_STRING: return "string";
-    case TRELLIS_VALUE_STRING_LIST: return "string_list";
-    case TRELLIS_VALUE_JSON: return "json";
-    default: return std::nullopt;
-    }
+namespace {
+
+// The SDK names its enums (trellis::to_string); the host uses the same names, checking the raw
+// code a plugin sent first. The enums have a fixed underlying type, so any code may be cast.
+template <class Enum> std::optional<std::string> sdk_name(uint32_t code) {
+    const std::string_view name = trellis::to_string(static_cast<Enum>(code));
+    if (name == "unknown") return std::nullopt;
+    return std::string(name);
 }
 
-std::optional<std::string> artifact_type_name(uint32_t code) {
-    switch (code) {
-    case TRELLIS_ARTIFACT_TABLE: return "table";
-    case TRELLIS_ARTIFACT_MODEL: return "model";
-    case TRELLIS_ARTIFACT_METRICS: return "metrics";
-    case TRELLIS_ARTIFACT_REPORT: return "report";
-    case TRELLIS_ARTIFACT_FILE: return "file";
-    case TRELLIS_ARTIFACT_DIRECTORY: return "directory";
-    default: return std::nullopt;
-    }
-}
+} // namespace
 
-std::optional<std::string> stage_kind_name(uint32_t code) {
-    switch (code) {
-    case TRELLIS_STAGE_DATA: return "data";
-    case TRELLIS_STAGE_TRAIN: return "train";
-    case TRELLIS_STAGE_DEPLOY: return "deploy";
-    case TRELLIS_STAGE_MONITOR: return "monitor";
-    case TRELLIS_STAGE_GOVERN: return "govern";
-    default: return std::nullopt;
-    }
-}
+std::optional<std::string> value_type_name(uint32_t code) { return sdk_name<ValueType>(code); }
+std::optional<std::string> artifact_type_name(uint32_t code) { return sdk_name<ArtifactType>(code); }
+std::optional<std::string> stage_kind_name(uint32_t code) { return sdk_name<StageKind>(code); }
 
 bool value_matches_type(const nlohmann::json& value, std::string_view type_name) {
     if (type_name == "bool") return value.is_boolean();

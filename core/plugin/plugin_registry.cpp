@@ -39,7 +39,7 @@ PluginRegistry PluginRegistry::discover(const DiscoveryOptions& options) {
             if (seen_files.insert(std::filesystem::weakly_canonical(file, ec)).second) paths.push_back(file);
     }
 
-    ScanCache cache(options.cache_file.empty() ? std::filesystem::path("/nonexistent/trellis-cache") : options.cache_file);
+    ScanCache cache(options.cache_file); // no file configured: an empty cache, never saved
     std::vector<ScanResult> results(paths.size());
     std::vector<size_t> to_scan;
     std::vector<bool> fresh(paths.size(), false);

@@ -3,6 +3,8 @@
 #include "plugin/config_types.hpp"
 #include "util/json_text.hpp"
 
+#include <trellis/artifacts.hpp>
+
 #include <functional>
 #include <type_traits>
 
@@ -146,6 +148,54 @@ int32_t buffer_set(trellis_buffer* buffer, const uint8_t* data, size_t size) {
     return TRELLIS_OK;
 }
 
+int32_t fail_with(trellis_context* ctx, int32_t status, const std::string& message) {
+    std::lock_guard lock(ctx->mutex);
+    ctx->last_error = message;
+    return status;
+}
+
+int32_t model_predict(trellis_context* ctx, const uint8_t* model, size_t model_size, const uint8_t* table,
+                      size_t table_size, const uint8_t** out, size_t* out_size) {
+    if (!ctx || !model || !table || !out || !out_size) return TRELLIS_ERR_INVALID;
+    std::string flavor_name;
+    try {
+        flavor_name = deserialize_model(std::span<const uint8_t>(model, model_size)).flavor;
+    } catch (const std::exception& e) {
+        return fail_with(ctx, TRELLIS_ERR_INVALID, e.what());
+    }
+    if (!ctx->flavors) return fail_with(ctx, TRELLIS_ERR_NOT_FOUND, "no model flavors are available here");
+    FlavorEntry entry;
+    try {
+        entry = ctx->flavors(flavor_name);
+    } catch (const std::exception& e) {
+        return fail_with(ctx, TRELLIS_ERR_NOT_FOUND, e.what());
+    }
+    // The flavor's own calls get a context with only a logger: it has no config, inputs or outputs.
+    trellis_context flavor_context;
+    flavor_context.logger = ctx->logger;
+    trellis_error error;
+    trellis_predictor* predictor = nullptr;
+    int32_t status = entry.flavor->load(host_api(), &flavor_context, model, model_size, &predictor, &error);
+    if (status != TRELLIS_OK || !predictor)
+        return fail_with(ctx, status == TRELLIS_OK ? TRELLIS_ERR_FAILED : status,
+                         "flavor '" + flavor_name + "' could not load the model: " + error.message);
+    trellis_buffer buffer;
+    status = entry.flavor->predict(host_api(), &flavor_context, predictor, table, table_size, &buffer, &error);
+    entry.flavor->destroy(predictor);
+    if (status != TRELLIS_OK) return fail_with(ctx, status, "flavor '" + flavor_name + "': " + error.message);
+    std::lock_guard lock(ctx->mutex);
+    const auto& kept = ctx->kept_buffers.emplace_back(std::move(buffer.bytes));
+    *out = kept.data();
+    *out_size = kept.size();
+    return TRELLIS_OK;
+}
+
+const char* last_error(trellis_context* ctx) {
+    if (!ctx) return "";
+    std::lock_guard lock(ctx->mutex);
+    return ctx->last_error.c_str();
+}
+
 // Wraps a host function so that nothing it throws (bad_alloc, a logger failure) unwinds into the
 // plugin's C frames: the plugin gets TRELLIS_ERR_INTERNAL, an empty string, or nothing.
 template <auto F> struct NoThrow;
@@ -179,6 +229,8 @@ const trellis_host_api the_host_api = {
     &NoThrow<&scratch_dir>::call,
     &NoThrow<&is_cancelled>::call,
     &NoThrow<&buffer_set>::call,
+    &NoThrow<&model_predict>::call,
+    &NoThrow<&last_error>::call,
 };
 
 } // namespace

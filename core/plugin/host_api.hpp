@@ -2,6 +2,7 @@
 // values and buffers, and one call that runs a stage's entry point and checks what it produced.
 #pragma once
 
+#include "plugin/plugin_library.hpp"
 #include "plugin/plugin_manifest.hpp"
 
 #include <trellis/plugin_abi.h>
@@ -12,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +40,16 @@ struct ArtifactBytes {
     std::shared_ptr<const std::vector<uint8_t>> bytes;
 };
 
+// A loaded plugin's flavor, kept alive by the library it lives in.
+struct FlavorEntry {
+    std::shared_ptr<PluginLibrary> library;
+    const trellis_flavor_descriptor* flavor = nullptr;
+};
+
+// Finds the flavor called `name` among the installed plugins, loading its plugin if needed; throws
+// with a message naming the flavor when there is none.
+using FlavorResolver = std::function<FlavorEntry(const std::string& name)>;
+
 struct MetricPoint {
     std::string name;
     double value = 0;
@@ -62,6 +74,10 @@ struct trellis_context {
     // C strings handed to the plugin, one per config key (or list item): the config does not change
     // during a run, so asking again returns the same pointer and memory stays bounded.
     std::map<std::string, std::string> returned_strings;
+
+    trellis::core::FlavorResolver flavors;          // for model_predict; empty: no flavors available
+    std::deque<std::vector<uint8_t>> kept_buffers;  // predictions handed out, valid for the run
+    std::string last_error;                         // message of the last failed host call
 };
 
 namespace trellis::core {

@@ -101,6 +101,15 @@ PluginRegistry PluginRegistry::discover(const DiscoveryOptions& options) {
                 }
                 registry.by_stage_[stage.name] = index;
             }
+            for (const auto& flavor : file.scan.manifest->flavors) {
+                if (auto other = registry.by_flavor_.find(flavor.name); other != registry.by_flavor_.end()) {
+                    spdlog::warn("plugin {}: flavor '{}' is already provided by plugin '{}'; using that one",
+                                 file.scan.path.string(), flavor.name,
+                                 registry.files_[other->second].scan.manifest->name);
+                    continue;
+                }
+                registry.by_flavor_[flavor.name] = index;
+            }
         }
         registry.files_.push_back(std::move(file));
     }
@@ -115,6 +124,11 @@ const PluginFile* PluginRegistry::find_plugin(const std::string& name) const {
 const PluginFile* PluginRegistry::find_stage_provider(const std::string& stage_name) const {
     auto it = by_stage_.find(stage_name);
     return it == by_stage_.end() ? nullptr : &files_[it->second];
+}
+
+const PluginFile* PluginRegistry::find_flavor_provider(const std::string& flavor_name) const {
+    auto it = by_flavor_.find(flavor_name);
+    return it == by_flavor_.end() ? nullptr : &files_[it->second];
 }
 
 std::vector<std::string> PluginRegistry::stage_names() const {

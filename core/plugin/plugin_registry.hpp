@@ -44,6 +44,8 @@ public:
     const PluginFile* find_stage_provider(const std::string& stage_name) const;
     // All stage names good plugins provide.
     std::vector<std::string> stage_names() const;
+    // The plugin providing model flavor `flavor_name`, if any.
+    const PluginFile* find_flavor_provider(const std::string& flavor_name) const;
 
     // Loads plugin `name` into this process (once); throws PluginLoadError.
     std::shared_ptr<PluginLibrary> load(const std::string& name);
@@ -52,6 +54,7 @@ private:
     std::vector<PluginFile> files_;
     std::map<std::string, size_t> by_name_;
     std::map<std::string, size_t> by_stage_;
+    std::map<std::string, size_t> by_flavor_;
     std::unique_ptr<std::mutex> loaded_mutex_ = std::make_unique<std::mutex>();
     std::map<std::string, std::shared_ptr<PluginLibrary>> loaded_; // kept for the life of the process
 };

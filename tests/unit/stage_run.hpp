@@ -8,14 +8,35 @@
 
 #include "temp_dir.hpp"
 
+#include <trellis/artifacts.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <span>
 #include <string>
 
 namespace trellis::test {
+
+// Resolves model flavors among the built-in plugins, as the runner does among installed ones.
+inline trellis::core::FlavorResolver builtin_flavors() {
+    return [](const std::string& name) -> trellis::core::FlavorEntry {
+        static std::map<std::string, std::shared_ptr<trellis::core::PluginLibrary>> opened;
+        static std::mutex mutex;
+        std::lock_guard lock(mutex);
+        for (const auto& entry : std::filesystem::directory_iterator(BUILTIN_PLUGIN_DIR)) {
+            if (entry.path().extension() != ".so") continue;
+            auto& plugin = opened[entry.path().string()];
+            if (!plugin) plugin = trellis::core::PluginLibrary::open(entry.path());
+            if (const auto* flavor = plugin->find_flavor(name)) return {plugin, flavor};
+        }
+        throw std::runtime_error("no installed plugin provides flavor '" + name + "'");
+    };
+}
 
 // One execution of a plugin's stage, set up as the pipeline runner does: the keys in `set` are
 // set explicitly, every other key with a default gets its default.
@@ -39,6 +60,12 @@ public:
         context.logger = trellis::core::logging::get("test");
         context.scratch_dir = scratch_.path().string();
         context.cancelled = &cancelled;
+        context.flavors = builtin_flavors();
+    }
+
+    // Connects input `port` to serialised artifact bytes.
+    void set_input(const std::string& port, trellis::ArtifactType type, std::vector<uint8_t> bytes) {
+        context.inputs[port] = {static_cast<uint32_t>(type), std::make_shared<const std::vector<uint8_t>>(std::move(bytes))};
     }
 
     trellis::core::StageOutcome invoke() { return trellis::core::invoke_stage(entry_->run, context); }

@@ -44,7 +44,7 @@ extern "C" {
 /** Major version of this ABI: plugins must match it exactly. */
 #define TRELLIS_API_MAJOR 1
 /** Minor version of this ABI: plugins may be built for this minor or an older one. */
-#define TRELLIS_API_MINOR 0
+#define TRELLIS_API_MINOR 1
 
 /** Marks a symbol as exported from a plugin built with hidden visibility. */
 #if defined(_WIN32)
@@ -190,6 +190,16 @@ typedef struct trellis_host_api {
 
     /** Copies `size` bytes into a host-owned output buffer. */
     int32_t (*buffer_set)(trellis_buffer* buffer, const uint8_t* data, size_t size);
+
+    /* ---- since 1.1 ---- */
+
+    /** Predicts with `model` (a serialised Model) on `table` (a serialised Table of features) through
+     *  the flavor plugin named in the model, whichever plugin provides it. On success *out points
+     *  at a serialised Table of predictions, valid for the run. On failure, last_error says why. */
+    int32_t (*model_predict)(trellis_context* ctx, const uint8_t* model, size_t model_size, const uint8_t* table,
+                             size_t table_size, const uint8_t** out, size_t* out_size);
+    /** The message of the last host call on `ctx` that failed ("" if none); valid until the next call. */
+    const char* (*last_error)(trellis_context* ctx);
 } trellis_host_api;
 
 /** Runs one stage execution; returns a trellis_status and fills `err` on failure. */

@@ -6,6 +6,7 @@
 #include <trellis/artifacts.hpp>
 #include <trellis/plugin_abi.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -288,6 +289,25 @@ public:
 
     /// A directory private to this execution; the host removes it afterwards.
     std::filesystem::path scratch_dir() const { return host_->scratch_dir(ctx_); }
+
+    /// Predictions of `model` for the rows of `features`, made by whichever installed plugin
+    /// provides the model's flavor: an evaluation or monitoring stage need not know how a model
+    /// was trained. Needs a host of API 1.1 or newer; throws Error on failure.
+    Table predict(const Model& model, const Table& features) const {
+        if (host_->struct_size < offsetof(trellis_host_api, last_error) + sizeof(host_->last_error))
+            throw Error(TRELLIS_ERR_FAILED, "this trellis host is too old to predict (needs plugin API 1.1)");
+        const std::vector<uint8_t> model_bytes = serialize(model);
+        const std::vector<uint8_t> table_bytes = serialize(features);
+        const uint8_t* out = nullptr;
+        size_t out_size = 0;
+        const int32_t status = host_->model_predict(ctx_, model_bytes.data(), model_bytes.size(), table_bytes.data(),
+                                                    table_bytes.size(), &out, &out_size);
+        if (status != TRELLIS_OK) {
+            const char* why = host_->last_error(ctx_);
+            throw Error(status, "predicting with flavor '" + model.flavor + "': " + (why ? why : "failed"));
+        }
+        return deserialize_table(std::span<const uint8_t>(out, out_size));
+    }
 
     /// Whether the run was cancelled.
     bool cancelled() const { return host_->is_cancelled(ctx_) != 0; }

@@ -4,6 +4,7 @@
 
 #include "config/settings.hpp"
 #include "plugin/plugin_registry.hpp"
+#include "util/nearest_names.hpp"
 
 #include <filesystem>
 #include <memory>
@@ -34,6 +35,7 @@ public:
         : settings_(std::move(settings)), executable_(std::move(executable)), rescan_(rescan) {}
 
     const core::Settings& settings() const { return settings_; }
+    const std::filesystem::path& executable() const { return executable_; }
     core::PluginRegistry& registry();
 
 private:
@@ -46,7 +48,6 @@ private:
 // The install's default plugin folder, found relative to the running executable.
 std::filesystem::path install_plugin_dir(const std::filesystem::path& executable);
 
-// Nearest names to `wanted` among `candidates` (for "did you mean" hints).
-std::vector<std::string> nearest_names(const std::string& wanted, const std::vector<std::string>& candidates);
+using core::nearest_names;
 
 } // namespace trellis::cli

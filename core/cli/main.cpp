@@ -3,6 +3,8 @@
 #include "cli/config_command.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/plugins_command.hpp"
+#include "cli/run_command.hpp"
+#include "exec/stage_invocation.hpp"
 #include "log/logging.hpp"
 #include "plugin/plugin_scanner.hpp"
 
@@ -91,6 +93,7 @@ int run(int argc, char** argv) {
     std::function<int()> action;
     cli::add_plugins_command(app, get_context, action);
     cli::add_config_command(app, get_context, action);
+    cli::add_run_commands(app, get_context, action);
 
     try {
         app.parse(argc, argv);
@@ -112,6 +115,11 @@ int main(int argc, char** argv) {
     if (argc == 4 && std::strcmp(argv[1], trellis::core::scan_child_command) == 0) {
         const int code = trellis::core::run_scan_child(std::atoi(argv[2]), argv[3]);
         std::_Exit(code); // skip the plugin's static destructors: the answer is already written
+    }
+    // An isolated stage's child process (see exec/stage_invocation.hpp).
+    if (argc == 3 && std::strcmp(argv[1], trellis::core::exec_stage_command) == 0) {
+        const int code = trellis::core::run_exec_stage_child(argv[2]);
+        std::_Exit(code); // the result is written; a plugin's static destructors may not run cleanly
     }
     try {
         return run(argc, argv);

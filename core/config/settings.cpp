@@ -48,6 +48,19 @@ std::optional<std::string> log_level(const std::string& value) {
 
 std::optional<std::string> any_text(const std::string&) { return std::nullopt; }
 
+std::optional<std::string> whole_number_in(const std::string& value, uint64_t low, uint64_t high) {
+    uint64_t number = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+    if (value.empty() || ec != std::errc() || end != value.data() + value.size() || number < low || number > high)
+        return "'" + value + "' is not a whole number from " + std::to_string(low) + " to " + std::to_string(high);
+    return std::nullopt;
+}
+
+std::optional<std::string> memory_mib(const std::string& value) { return whole_number_in(value, 1, 1u << 20); }
+std::optional<std::string> instruction_count(const std::string& value) {
+    return whole_number_in(value, 1000, uint64_t{1} << 50);
+}
+
 const std::vector<KeySpec>& key_specs() {
     static const std::vector<KeySpec> specs = {
         {"plugins.path", "TRELLIS_PLUGIN_PATH", true, any_text},
@@ -56,6 +69,10 @@ const std::vector<KeySpec>& key_specs() {
         {"store.path", "TRELLIS_STORE", true, any_text},
         {"log.level", "TRELLIS_LOG_LEVEL", false, log_level},
         {"run.jobs", "TRELLIS_JOBS", false, positive_integer},
+        {"run.isolate", "TRELLIS_ISOLATE", false, any_text},
+        {"lua.memory_limit", "TRELLIS_LUA_MEMORY_LIMIT", false, memory_mib},
+        {"lua.instruction_limit", "TRELLIS_LUA_INSTRUCTION_LIMIT", false, instruction_count},
+        {"lua.time_limit", "TRELLIS_LUA_TIME_LIMIT", false, positive_number},
     };
     return specs;
 }
@@ -113,6 +130,10 @@ Settings::Settings(std::filesystem::path install_plugin_dir) : install_plugin_di
     values_["store.path"] = {".trellis", "default"};
     values_["log.level"] = {"info", "default"};
     values_["run.jobs"] = {std::to_string(std::max(1u, std::thread::hardware_concurrency())), "default"};
+    values_["run.isolate"] = {"", "default"};
+    values_["lua.memory_limit"] = {"256", "default"};
+    values_["lua.instruction_limit"] = {"200000000", "default"};
+    values_["lua.time_limit"] = {"10", "default"};
 }
 
 const std::vector<std::string>& Settings::known_keys() {
@@ -215,6 +236,24 @@ std::filesystem::path Settings::cache_dir() const { return values_.at("cache.dir
 std::string Settings::log_level() const { return values_.at("log.level").value; }
 unsigned Settings::jobs() const { return static_cast<unsigned>(std::stoul(values_.at("run.jobs").value)); }
 double Settings::scan_timeout_seconds() const { return std::stod(values_.at("plugins.scan_timeout").value); }
+
+std::vector<std::string> Settings::isolated_plugins() const {
+    std::vector<std::string> out;
+    std::stringstream in(values_.at("run.isolate").value);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        item.erase(0, item.find_first_not_of(" \t"));
+        item.erase(item.find_last_not_of(" \t") + 1);
+        if (!item.empty()) out.push_back(item);
+    }
+    return out;
+}
+
+size_t Settings::lua_memory_limit_bytes() const {
+    return static_cast<size_t>(std::stoull(values_.at("lua.memory_limit").value)) << 20;
+}
+uint64_t Settings::lua_instruction_limit() const { return std::stoull(values_.at("lua.instruction_limit").value); }
+double Settings::lua_time_limit_seconds() const { return std::stod(values_.at("lua.time_limit").value); }
 
 std::vector<std::pair<std::string, SettingValue>> Settings::describe() const {
     std::vector<std::pair<std::string, SettingValue>> out;

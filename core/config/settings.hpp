@@ -49,6 +49,11 @@ public:
     std::string log_level() const;
     unsigned jobs() const;
     double scan_timeout_seconds() const;
+    // Plugins whose stages always run in a child process: names from run.isolate ("*": all).
+    std::vector<std::string> isolated_plugins() const;
+    size_t lua_memory_limit_bytes() const;
+    uint64_t lua_instruction_limit() const;
+    double lua_time_limit_seconds() const;
 
     // Every setting with its value and source, for `trellis config show`.
     std::vector<std::pair<std::string, SettingValue>> describe() const;

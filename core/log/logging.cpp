@@ -3,6 +3,7 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <unistd.h>
@@ -30,6 +31,31 @@ std::vector<spdlog::sink_ptr> current_sinks() {
     return sinks;
 }
 
+// The live status line a terminal run shows under the log. Log lines are written above it: the
+// line is cleared first and drawn again after.
+std::mutex status_mutex;
+std::string status_line;
+
+class StatusLineSink : public spdlog::sinks::sink {
+public:
+    explicit StatusLineSink(std::shared_ptr<spdlog::sinks::sink> inner) : inner_(std::move(inner)) {}
+    void log(const spdlog::details::log_msg& message) override {
+        if (!should_log(message.level)) return;
+        std::lock_guard lock(status_mutex);
+        if (!status_line.empty()) std::fputs("\r\033[K", stderr);
+        inner_->log(message);
+        inner_->flush();
+        if (!status_line.empty()) std::fputs(status_line.c_str(), stderr);
+        std::fflush(stderr);
+    }
+    void flush() override { inner_->flush(); }
+    void set_pattern(const std::string& pattern) override { inner_->set_pattern(pattern); }
+    void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override { inner_->set_formatter(std::move(formatter)); }
+
+private:
+    std::shared_ptr<spdlog::sinks::sink> inner_;
+};
+
 std::shared_ptr<spdlog::logger> make_logger(const std::string& name) {
     auto sink_list = current_sinks();
     auto logger = std::make_shared<spdlog::logger>(name, sink_list.begin(), sink_list.end());
@@ -44,8 +70,9 @@ void setup(const Options& options) {
     {
         std::lock_guard lock(sinks_mutex);
         console_level = options.quiet ? std::max(options.level, spdlog::level::warn) : options.level;
-        auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
+        spdlog::sink_ptr console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
             colour_wanted() ? spdlog::color_mode::always : spdlog::color_mode::never);
+        if (isatty(STDERR_FILENO)) console = std::make_shared<StatusLineSink>(console);
         console->set_level(console_level);
         sinks = {console};
     }
@@ -62,6 +89,21 @@ std::shared_ptr<spdlog::logger> get(const std::string& name) {
         return spdlog::get(name);
     }
     return logger;
+}
+
+std::shared_ptr<spdlog::logger> create(const std::string& name) { return make_logger(name); }
+
+void set_status_line(const std::string& text) {
+    std::lock_guard lock(status_mutex);
+    status_line = text;
+    std::fputs("\r\033[K", stderr);
+    std::fputs(text.c_str(), stderr);
+    std::fflush(stderr);
+}
+
+bool console_shows(spdlog::level::level_enum level) {
+    std::lock_guard lock(sinks_mutex);
+    return level >= console_level;
 }
 
 void add_file_sink(const std::filesystem::path& file) {

@@ -21,6 +21,17 @@ void setup(const Options& options);
 // A logger named `name` that writes through the process's sinks; made on first use.
 std::shared_ptr<spdlog::logger> get(const std::string& name);
 
+// A logger named `name` that writes through the process's sinks, not kept in spdlog's registry:
+// for the many short-lived loggers of stage executions.
+std::shared_ptr<spdlog::logger> create(const std::string& name);
+
+// Shows `text` as a status line at the bottom of a terminal, under the log lines; "" removes it.
+// Only for a terminal: the caller checks isatty.
+void set_status_line(const std::string& text);
+
+// Whether the console shows lines of `level` (so -q can silence progress too).
+bool console_shows(spdlog::level::level_enum level);
+
 // Also writes every logger's lines to `file` (a run's log file), at debug level and above.
 void add_file_sink(const std::filesystem::path& file);
 

@@ -1,10 +1,12 @@
 #include "plugin/host_api.hpp"
 
 #include "plugin/config_types.hpp"
+#include "log/logging.hpp"
 #include "util/json_text.hpp"
 
 #include <trellis/artifacts.hpp>
 
+#include <filesystem>
 #include <functional>
 #include <type_traits>
 
@@ -33,7 +35,13 @@ void error_set(trellis_error* err, int32_t code, const char* message) {
 void log(trellis_context* ctx, int32_t level, const char* message) {
     if (message == nullptr) return;
     // Outside a context (a plugin logging from its own thread, say) lines go to the host's logger.
-    const auto logger = ctx && ctx->logger ? ctx->logger : spdlog::default_logger();
+    std::shared_ptr<spdlog::logger> logger;
+    if (ctx) {
+        std::lock_guard lock(ctx->mutex);
+        if (!ctx->logger && !ctx->logger_name.empty()) ctx->logger = logging::create(ctx->logger_name);
+        logger = ctx->logger;
+    }
+    if (!logger) logger = spdlog::default_logger();
     const auto spd_level = level <= TRELLIS_LOG_TRACE   ? spdlog::level::trace
                            : level == TRELLIS_LOG_DEBUG ? spdlog::level::debug
                            : level == TRELLIS_LOG_INFO  ? spdlog::level::info
@@ -138,7 +146,16 @@ int32_t metric_log(trellis_context* ctx, const char* name, double value, int64_t
     return TRELLIS_OK;
 }
 
-const char* scratch_dir(trellis_context* ctx) { return ctx ? ctx->scratch_dir.c_str() : ""; }
+const char* scratch_dir(trellis_context* ctx) {
+    if (!ctx) return "";
+    std::lock_guard lock(ctx->mutex);
+    if (!ctx->scratch_created && !ctx->scratch_dir.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(ctx->scratch_dir, ec);
+        ctx->scratch_created = !ec;
+    }
+    return ctx->scratch_dir.c_str();
+}
 
 int32_t is_cancelled(trellis_context* ctx) { return ctx && ctx->cancelled && ctx->cancelled->load() ? 1 : 0; }
 

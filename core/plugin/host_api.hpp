@@ -65,7 +65,9 @@ struct trellis_context {
     std::set<std::string> explicitly_set;              // keys the pipeline set itself
     std::map<std::string, trellis::core::ArtifactBytes> inputs;
     std::shared_ptr<spdlog::logger> logger;
-    std::string scratch_dir;
+    std::string logger_name;  // when `logger` is unset: made on the first line the stage logs
+    std::string scratch_dir;  // created on first use: most stages never ask for one
+    bool scratch_created = false;
     const std::atomic<bool>* cancelled = nullptr;
 
     std::mutex mutex; // a plugin may call back from several of its own threads

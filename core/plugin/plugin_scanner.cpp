@@ -1,4 +1,5 @@
 #include "plugin/plugin_scanner.hpp"
+#include "util/child_process.hpp"
 
 #include "plugin/plugin_library.hpp"
 #include "util/json_text.hpp"
@@ -83,30 +84,6 @@ struct Child {
 
     static constexpr size_t max_output = 16u << 20; // a manifest is kilobytes; more is a misbehaving plugin
 };
-
-std::string signal_name(int signal) {
-    const char* abbrev = sigabbrev_np(signal);
-    const char* description = strsignal(signal);
-    return (abbrev ? "SIG" + std::string(abbrev) : "signal " + std::to_string(signal)) +
-           (description ? std::string(": ") + description : "");
-}
-
-// Under AddressSanitizer the child would turn a SEGV into a report and exit(1); let the signal
-// through so the crash is seen as what it is.
-std::vector<std::string> child_environment() {
-    std::vector<std::string> env;
-    const std::string signals = "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0";
-    std::string asan = "ASAN_OPTIONS=" + signals;
-    for (char** entry = environ; *entry; ++entry) {
-        std::string item = *entry;
-        if (item.rfind("ASAN_OPTIONS=", 0) == 0) asan = item + ":" + signals;
-        else env.push_back(std::move(item));
-    }
-#if defined(__SANITIZE_ADDRESS__)
-    env.push_back(asan);
-#endif
-    return env;
-}
 
 Child start_child(size_t index, const std::filesystem::path& file, const ScanOptions& options,
                   const std::vector<std::string>& env) {

@@ -55,7 +55,8 @@ private:
     fs::path saved_;
 };
 
-const char* const known_keys = "plugins.path, plugins.scan_timeout, cache.dir, store.path, log.level, run.jobs";
+const char* const known_keys = "plugins.path, plugins.scan_timeout, cache.dir, store.path, log.level, run.jobs, "
+                               "run.isolate, lua.memory_limit, lua.instruction_limit, lua.time_limit";
 
 } // namespace
 
@@ -79,7 +80,8 @@ TEST_CASE("settings: built-in defaults") {
     CHECK(described(settings, "plugins.path").source == "default");
     CHECK(Settings::known_keys() ==
           std::vector<std::string>{"plugins.path", "plugins.scan_timeout", "cache.dir", "store.path", "log.level",
-                                   "run.jobs"});
+                                   "run.jobs", "run.isolate", "lua.memory_limit", "lua.instruction_limit",
+                                   "lua.time_limit"});
 }
 
 TEST_CASE("settings: an .ini file sets values, names itself as the source and resolves relative paths") {

@@ -1,0 +1,261 @@
+#include "cli/run_command.hpp"
+
+#include "cli/exit_codes.hpp"
+#include "cli/run_summary.hpp"
+#include "exec/executor.hpp"
+#include "exec/progress.hpp"
+#include "log/logging.hpp"
+#include "pipeline/pipeline_script.hpp"
+#include "pipeline/validator.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <unistd.h>
+
+namespace trellis::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct ScriptArgs {
+    std::string file;
+    std::vector<std::string> sets;
+};
+
+struct RunArgs {
+    unsigned jobs = 0;
+    bool fail_fast = false;
+    bool timings = false;
+};
+
+std::atomic<int> interrupts{0};
+extern "C" void on_interrupt(int) { interrupts.fetch_add(1); }
+
+std::map<std::string, std::string> parse_sets(const std::vector<std::string>& sets) {
+    std::map<std::string, std::string> out;
+    for (const auto& item : sets) {
+        const auto equals = item.find('=');
+        if (equals == std::string::npos || equals == 0)
+            throw UsageError("--set " + item + ": expected KEY=VALUE, e.g. --set seed=7");
+        out[item.substr(0, equals)] = item.substr(equals + 1);
+    }
+    return out;
+}
+
+double since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+struct Loaded {
+    std::unique_ptr<core::PipelineScript> script;
+    double evaluate_seconds = 0;
+    double validate_seconds = 0;
+};
+
+// Evaluates and validates; prints every problem and returns nullptr-script on failure.
+Loaded load_and_validate(CliContext& context, const ScriptArgs& args) {
+    const auto& settings = context.settings();
+    core::ScriptOptions options;
+    options.limits.memory_bytes = settings.lua_memory_limit_bytes();
+    options.limits.instructions = settings.lua_instruction_limit();
+    options.limits.seconds = settings.lua_time_limit_seconds();
+    options.overrides = parse_sets(args.sets);
+    Loaded loaded;
+    auto start = Clock::now();
+    try {
+        loaded.script = core::PipelineScript::load(args.file, options);
+    } catch (const core::ScriptError& e) {
+        std::cerr << "trellis: error: " << e.what() << "\n";
+        return loaded;
+    }
+    loaded.evaluate_seconds = since(start);
+    start = Clock::now();
+    auto& registry = context.registry();
+    const auto problems = core::validate_pipeline(loaded.script->pipeline(), registry);
+    loaded.validate_seconds = since(start);
+    if (!problems.empty()) {
+        for (const auto& problem : problems) std::cerr << "trellis: error: " << problem << "\n";
+        std::cerr << "trellis: error: " << args.file << ": " << problems.size() << " problem"
+                  << (problems.size() == 1 ? "" : "s") << " found; nothing was run\n";
+        loaded.script.reset();
+    } else if (loaded.script->pipeline().stages.empty()) {
+        std::cerr << "trellis: error: " << args.file << ": the script declares no stages\n";
+        loaded.script.reset();
+    }
+    return loaded;
+}
+
+std::string new_run_id() {
+    const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &utc);
+    std::random_device random;
+    char suffix[8];
+    std::snprintf(suffix, sizeof suffix, "%04x", random() & 0xffff);
+    return std::string(stamp) + "-" + suffix;
+}
+
+int run_pipeline(CliContext& context, const ScriptArgs& args, const RunArgs& run) {
+    Loaded loaded = load_and_validate(context, args);
+    if (!loaded.script) return exit_usage;
+    auto& pipeline = loaded.script->pipeline();
+    const auto& settings = context.settings();
+
+    const std::string run_id = new_run_id();
+    const auto run_dir = settings.store_path() / "runs" / run_id;
+    std::filesystem::create_directories(run_dir);
+    core::logging::add_file_sink(run_dir / "run.log");
+    spdlog::info("run {} of pipeline '{}' ({} stages) in {}", run_id, pipeline.name, pipeline.stages.size(), run_dir.string());
+
+    core::ExecutorOptions options;
+    options.jobs = run.jobs ? run.jobs : settings.jobs();
+    options.fail_fast = run.fail_fast;
+    options.interrupts = &interrupts;
+    options.work_dir = run_dir / "work";
+    options.executable = context.executable();
+    options.log_level = settings.log_level();
+    for (const auto& name : settings.isolated_plugins()) options.isolated_plugins.insert(name);
+
+    interrupts.store(0);
+    struct sigaction action {};
+    action.sa_handler = on_interrupt;
+    sigemptyset(&action.sa_mask);
+    struct sigaction previous {};
+    sigaction(SIGINT, &action, &previous);
+
+    core::RunProgress progress(pipeline, isatty(STDERR_FILENO));
+    const auto start = Clock::now();
+    core::RunOutcome outcome = core::execute_pipeline(pipeline, loaded.script.get(), context.registry(), options, progress);
+    const double execute_seconds = since(start);
+    sigaction(SIGINT, &previous, nullptr);
+    progress.close();
+
+    const auto save_start = Clock::now();
+    std::error_code ec;
+    if (outcome.abandoned == 0) std::filesystem::remove_all(options.work_dir, ec);
+    const auto saved = save_run_outputs(pipeline, outcome, run_dir, run_id);
+    print_run_summary(std::cout, pipeline, outcome, saved, run_dir);
+    std::cout.flush();
+    if (run.timings)
+        std::cerr << "timings: evaluate " << loaded.evaluate_seconds << " s, validate " << loaded.validate_seconds
+                  << " s, execute " << execute_seconds << " s, save " << since(save_start) << " s, stages "
+                  << pipeline.stages.size() << "\n";
+
+    const int code = outcome.interrupted ? exit_interrupted : outcome.succeeded() ? exit_ok : exit_run_failed;
+    if (outcome.abandoned > 0) {
+        // Threads still inside a plugin cannot be joined; leave without running destructors under them.
+        spdlog::default_logger()->flush();
+        std::_Exit(code);
+    }
+    return code;
+}
+
+int validate_command(CliContext& context, const ScriptArgs& args) {
+    Loaded loaded = load_and_validate(context, args);
+    if (!loaded.script) return exit_usage;
+    const auto& pipeline = loaded.script->pipeline();
+    std::cout << args.file << ": ok, pipeline '" << pipeline.name << "' with " << pipeline.stages.size() << " stage"
+              << (pipeline.stages.size() == 1 ? "" : "s") << "\n";
+    return exit_ok;
+}
+
+std::string dot_quote(const std::string& text) {
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+int plan_command(CliContext& context, const ScriptArgs& args, bool dot) {
+    Loaded loaded = load_and_validate(context, args);
+    if (!loaded.script) return exit_usage;
+    const auto& pipeline = loaded.script->pipeline();
+    if (dot) {
+        std::cout << "digraph " << dot_quote(pipeline.name) << " {\n  rankdir=LR;\n  node [shape=box];\n";
+        for (size_t i : pipeline.order) {
+            const auto& node = pipeline.stages[i];
+            std::cout << "  " << dot_quote(node.id) << " [label=" << dot_quote(node.id + "\\n" + node.stage_name) << "];\n";
+        }
+        for (size_t i : pipeline.order) {
+            const auto& node = pipeline.stages[i];
+            for (const auto& input : node.inputs)
+                std::cout << "  " << dot_quote(pipeline.stages[input.from].id) << " -> " << dot_quote(node.id)
+                          << " [label=" << dot_quote(input.from_port + " -> " + input.port) << "];\n";
+            for (size_t up : node.upstream) {
+                bool wired = false;
+                for (const auto& input : node.inputs) wired = wired || input.from == up;
+                if (!wired) std::cout << "  " << dot_quote(pipeline.stages[up].id) << " -> " << dot_quote(node.id) << " [style=dashed];\n";
+            }
+        }
+        std::cout << "}\n";
+        return exit_ok;
+    }
+    std::cout << "pipeline " << pipeline.name << " (" << pipeline.file << "): " << pipeline.stages.size()
+              << " stages in execution order\n";
+    if (!pipeline.params.empty()) {
+        std::cout << "params:";
+        for (const auto& [key, value] : pipeline.params) std::cout << " " << key << "=" << value.dump();
+        std::cout << "\n";
+    }
+    size_t step = 0;
+    for (size_t i : pipeline.order) {
+        const auto& node = pipeline.stages[i];
+        std::cout << "  " << ++step << ". " << node.id << "  (" << node.stage_name << ")";
+        std::string from;
+        for (const auto& input : node.inputs)
+            from += (from.empty() ? "" : ", ") + input.port + " <- " + pipeline.stages[input.from].id + "." + input.from_port;
+        for (size_t up : node.upstream) {
+            bool wired = false;
+            for (const auto& input : node.inputs) wired = wired || input.from == up;
+            if (!wired) from += (from.empty() ? "" : ", ") + std::string("after ") + pipeline.stages[up].id;
+        }
+        if (!from.empty()) std::cout << "  " << from;
+        std::string options;
+        if (node.when.set()) options += " when";
+        if (node.retries) options += " retries=" + std::to_string(node.retries);
+        if (node.timeout > 0) options += " timeout=" + core::format_duration(node.timeout);
+        if (node.isolate) options += " isolated";
+        if (!options.empty()) std::cout << "  [" << options.substr(1) << "]";
+        std::cout << "\n";
+    }
+    return exit_ok;
+}
+
+void add_script_args(CLI::App* command, const std::shared_ptr<ScriptArgs>& args) {
+    command->add_option("FILE", args->file, "Pipeline script (.lua)")->required();
+    command->add_option("--set", args->sets, "Override a param: KEY=VALUE (repeatable)");
+}
+
+} // namespace
+
+void add_run_commands(CLI::App& app, std::function<CliContext&()> context, std::function<int()>& action) {
+    auto run_script = std::make_shared<ScriptArgs>();
+    auto run_args = std::make_shared<RunArgs>();
+    auto* run = app.add_subcommand("run", "Validate a pipeline script, then run it");
+    add_script_args(run, run_script);
+    run->add_option("-j,--jobs", run_args->jobs, "Stages to run at once (default: run.jobs, the number of cores)")
+        ->check(CLI::Range(1u, 1024u));
+    run->add_flag("--fail-fast", run_args->fail_fast, "Cancel everything as soon as one stage fails");
+    run->add_flag("--timings", run_args->timings, "Print how long evaluating, validating and executing took");
+    run->callback([=, &action] { action = [=] { return run_pipeline(context(), *run_script, *run_args); }; });
+
+    auto validate_script = std::make_shared<ScriptArgs>();
+    auto* validate = app.add_subcommand("validate", "Check a pipeline script against the installed plugins; run nothing");
+    add_script_args(validate, validate_script);
+    validate->callback([=, &action] { action = [=] { return validate_command(context(), *validate_script); }; });
+
+    auto plan_script = std::make_shared<ScriptArgs>();
+    auto dot = std::make_shared<bool>(false);
+    auto* plan = app.add_subcommand("plan", "Print the stages a script would run, in execution order");
+    add_script_args(plan, plan_script);
+    plan->add_flag("--dot", *dot, "Print the graph in Graphviz dot format");
+    plan->callback([=, &action] { action = [=] { return plan_command(context(), *plan_script, *dot); }; });
+}
+
+} // namespace trellis::cli

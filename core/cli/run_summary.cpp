@@ -1,0 +1,177 @@
+#include "cli/run_summary.hpp"
+
+#include "exec/progress.hpp"
+#include "util/json_text.hpp"
+
+#include <trellis/artifacts.hpp>
+
+#include <fstream>
+
+namespace trellis::cli {
+namespace {
+
+using core::StageState;
+
+void write_file(const std::filesystem::path& file, const std::string& text) {
+    std::filesystem::create_directories(file.parent_path());
+    const auto temporary = file.string() + ".tmp";
+    {
+        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+        out << text;
+        if (!out.flush()) throw std::runtime_error("cannot write " + file.string());
+    }
+    std::filesystem::rename(temporary, file);
+}
+
+std::string short_number(double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.4g", value);
+    return text;
+}
+
+// One line about an output: its shape for tables and models, values for metrics, a path for the rest.
+std::string describe_output(const core::ArtifactBytes& artifact, const std::filesystem::path* saved) {
+    const std::span<const uint8_t> bytes(artifact.bytes->data(), artifact.bytes->size());
+    try {
+        switch (static_cast<ArtifactType>(artifact.type)) {
+        case ArtifactType::Table: {
+            const auto table = deserialize_table(bytes);
+            return std::to_string(table.num_rows()) + " rows x " + std::to_string(table.num_columns()) + " columns";
+        }
+        case ArtifactType::Model: {
+            const auto model = deserialize_model(bytes);
+            return model.flavor + " model, " + std::to_string(model.signature.size()) + " features";
+        }
+        case ArtifactType::Metrics: {
+            const auto metrics = deserialize_metrics(bytes);
+            std::string text;
+            size_t shown = 0;
+            for (const auto& [name, value] : metrics.values) {
+                if (++shown > 6) {
+                    text += " ...";
+                    break;
+                }
+                text += (text.empty() ? "" : " ") + name + "=" + short_number(value);
+            }
+            return text.empty() ? "(no metrics)" : text;
+        }
+        case ArtifactType::Report: return saved ? saved->string() : "report";
+        case ArtifactType::File: return deserialize_file(bytes).path;
+        case ArtifactType::Directory: return deserialize_directory(bytes).path;
+        }
+    } catch (const std::exception& e) {
+        return std::string("unreadable: ") + e.what();
+    }
+    return "?";
+}
+
+std::string pad(std::string text, size_t width) {
+    if (text.size() < width) text.resize(width, ' ');
+    return text;
+}
+
+} // namespace
+
+std::map<std::pair<size_t, std::string>, std::filesystem::path>
+save_run_outputs(const core::Pipeline& pipeline, const core::RunOutcome& outcome, const std::filesystem::path& run_dir,
+                 const std::string& run_id) {
+    std::map<std::pair<size_t, std::string>, std::filesystem::path> saved;
+    nlohmann::json record = {{"run_id", run_id},
+                             {"pipeline", pipeline.name},
+                             {"script", pipeline.file},
+                             {"params", pipeline.params},
+                             {"status", outcome.interrupted ? "interrupted" : outcome.succeeded() ? "succeeded" : "failed"},
+                             {"seconds", outcome.seconds},
+                             {"stages", nlohmann::json::array()}};
+    for (size_t i = 0; i < pipeline.stages.size(); ++i) {
+        const auto& node = pipeline.stages[i];
+        const auto& stage = outcome.stages[i];
+        nlohmann::json entry = {{"id", node.id}, {"stage", node.stage_name}, {"plugin", node.plugin_name},
+                                {"status", core::to_string(stage.state)}, {"attempts", stage.attempts},
+                                {"seconds", stage.seconds}, {"outputs", nlohmann::json::object()}};
+        if (!stage.message.empty()) entry["message"] = stage.message;
+        for (const auto& [port, artifact] : stage.outputs) {
+            const std::span<const uint8_t> bytes(artifact.bytes->data(), artifact.bytes->size());
+            std::filesystem::path file;
+            if (artifact.type == TRELLIS_ARTIFACT_METRICS) {
+                nlohmann::json values = nlohmann::json::object();
+                for (const auto& [name, value] : deserialize_metrics(bytes).values) values[name] = value;
+                file = run_dir / node.id / (port + ".json");
+                write_file(file, core::dump_json(values, 2) + "\n");
+            } else if (artifact.type == TRELLIS_ARTIFACT_REPORT) {
+                const auto report = deserialize_report(bytes);
+                const auto parsed = nlohmann::json::parse(report.json, nullptr, false);
+                file = run_dir / node.id / (port + ".json");
+                write_file(file, (parsed.is_discarded() ? report.json : core::dump_json(parsed, 2)) + "\n");
+            }
+            if (!file.empty()) {
+                saved[{i, port}] = file;
+                entry["outputs"][port] = file.string();
+            } else {
+                entry["outputs"][port] = describe_output(artifact, nullptr);
+            }
+        }
+        if (!stage.metrics.empty()) {
+            nlohmann::json points = nlohmann::json::array();
+            for (const auto& point : stage.metrics)
+                points.push_back({{"name", point.name}, {"value", point.value}, {"step", point.step}});
+            entry["logged_metrics"] = points.size();
+            write_file(run_dir / node.id / "logged_metrics.json", core::dump_json(points) + "\n");
+        }
+        record["stages"].push_back(std::move(entry));
+    }
+    write_file(run_dir / "run.json", core::dump_json(record, 2) + "\n");
+    return saved;
+}
+
+void print_run_summary(std::ostream& out, const core::Pipeline& pipeline, const core::RunOutcome& outcome,
+                       const std::map<std::pair<size_t, std::string>, std::filesystem::path>& saved,
+                       const std::filesystem::path& run_dir) {
+    std::map<StageState, size_t> counts;
+    for (const auto& stage : outcome.stages) ++counts[stage.state];
+    const char* verdict = outcome.interrupted ? "interrupted" : outcome.succeeded() ? "succeeded" : "failed";
+    out << "\npipeline " << pipeline.name << ": " << verdict << " in " << core::format_duration(outcome.seconds) << " ("
+        << pipeline.stages.size() << " stages:";
+    bool first = true;
+    for (auto state : {StageState::Succeeded, StageState::Failed, StageState::Skipped, StageState::Cancelled,
+                       StageState::Waiting, StageState::Running})
+        if (counts[state]) {
+            out << (first ? " " : ", ") << counts[state] << " " << core::to_string(state);
+            first = false;
+        }
+    out << ")\n";
+
+    // A big generated pipeline lists only what went wrong.
+    const bool all = pipeline.stages.size() <= 50;
+    size_t id_width = 5, name_width = 5;
+    for (size_t i : pipeline.order) {
+        id_width = std::max(id_width, pipeline.stages[i].id.size());
+        name_width = std::max(name_width, pipeline.stages[i].stage_name.size());
+    }
+    id_width = std::min<size_t>(id_width, 30);
+    name_width = std::min<size_t>(name_width, 24);
+    out << "  " << pad("STAGE", id_width) << "  " << pad("RUNS", name_width) << "  " << pad("STATUS", 10) << "  "
+        << pad("TIME", 8) << "  OUTPUTS\n";
+    for (size_t i : pipeline.order) {
+        const auto& node = pipeline.stages[i];
+        const auto& stage = outcome.stages[i];
+        if (!all && stage.state == StageState::Succeeded) continue;
+        std::string detail;
+        for (const auto& [port, artifact] : stage.outputs) {
+            auto it = saved.find({i, port});
+            detail += (detail.empty() ? "" : "; ") + port + ": " +
+                      describe_output(artifact, it == saved.end() ? nullptr : &it->second);
+        }
+        if (!stage.message.empty()) detail = stage.message;
+        std::string status = core::to_string(stage.state);
+        if (stage.attempts > 1) status += " x" + std::to_string(stage.attempts);
+        const bool ran = stage.attempts > 0 && stage.state != StageState::Skipped;
+        out << "  " << pad(node.id, id_width) << "  " << pad(node.stage_name, name_width) << "  " << pad(status, 10)
+            << "  " << pad(ran ? core::format_duration(stage.seconds) : "-", 8) << "  " << detail << "\n";
+    }
+    if (!all && counts[StageState::Succeeded])
+        out << "  (" << counts[StageState::Succeeded] << " succeeded stages not listed)\n";
+    out << "run folder: " << run_dir.string() << "  (run.json, run.log, saved metrics and reports)\n";
+}
+
+} // namespace trellis::cli

@@ -1,0 +1,529 @@
+#include "exec/executor.hpp"
+
+#include "exec/stage_invocation.hpp"
+#include "log/logging.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace trellis::core {
+
+const char* to_string(StageState state) {
+    switch (state) {
+    case StageState::Waiting: return "waiting";
+    case StageState::Running: return "running";
+    case StageState::Succeeded: return "succeeded";
+    case StageState::Failed: return "failed";
+    case StageState::Skipped: return "skipped";
+    case StageState::Cancelled: return "cancelled";
+    }
+    return "unknown";
+}
+
+bool RunOutcome::succeeded() const {
+    if (interrupted) return false;
+    for (const auto& stage : stages)
+        if (stage.state == StageState::Failed || stage.state == StageState::Cancelled) return false;
+    return true;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Task {
+    size_t stage = 0;
+    uint64_t generation = 0;
+    StageAttempt attempt;
+    std::shared_ptr<std::atomic<bool>> cancel; // owned here too: an abandoned worker may outlive the run
+    bool isolated = false;
+};
+
+struct Completion {
+    size_t stage = 0;
+    uint64_t generation = 0;
+    AttemptResult result;
+    double seconds = 0;
+};
+
+// Worker threads run tasks and hand back completions. A worker stuck in a plugin that ignores
+// cancellation can be abandoned (detached) and replaced, so a run always finishes.
+class WorkerPool {
+public:
+    explicit WorkerPool(unsigned threads) {
+        for (unsigned i = 0; i < threads; ++i) add_worker();
+    }
+    ~WorkerPool() {
+        {
+            std::lock_guard lock(shared_->mutex);
+            shared_->stopping = true;
+        }
+        shared_->task_ready.notify_all();
+        for (auto& worker : workers_)
+            if (worker.joinable()) worker.join();
+    }
+
+    void submit(std::unique_ptr<Task> task) {
+        {
+            std::lock_guard lock(shared_->mutex);
+            shared_->tasks.push_back(std::move(task));
+        }
+        shared_->task_ready.notify_one();
+    }
+
+    // Waits until a completion arrives or `until` passes; returns what arrived.
+    std::vector<Completion> wait(Clock::time_point until) {
+        std::unique_lock lock(shared_->mutex);
+        shared_->completion_ready.wait_until(lock, until, [&] { return !shared_->completions.empty(); });
+        std::vector<Completion> out;
+        out.swap(shared_->completions);
+        return out;
+    }
+
+    // Gives up on one worker (it stays blocked in a plugin) and starts a replacement.
+    void abandon_one() {
+        add_worker();
+        ++abandoned_;
+    }
+    size_t abandoned() const { return abandoned_; }
+
+private:
+    struct Shared {
+        std::mutex mutex;
+        std::condition_variable task_ready;
+        std::condition_variable completion_ready;
+        std::deque<std::unique_ptr<Task>> tasks;
+        std::vector<Completion> completions;
+        bool stopping = false;
+    };
+
+    void add_worker() {
+        // Abandoned workers may outlive the pool: they hold the shared state, not the pool.
+        auto shared = shared_;
+        workers_.emplace_back([shared] { work(shared); });
+    }
+
+    static void work(const std::shared_ptr<Shared>& shared) {
+        for (;;) {
+            std::unique_ptr<Task> task;
+            {
+                std::unique_lock lock(shared->mutex);
+                shared->task_ready.wait(lock, [&] { return shared->stopping || !shared->tasks.empty(); });
+                if (shared->tasks.empty()) return;
+                task = std::move(shared->tasks.front());
+                shared->tasks.pop_front();
+            }
+            const auto start = Clock::now();
+            AttemptResult result;
+            try {
+                result = task->isolated ? run_isolated(task->attempt) : run_in_process(task->attempt);
+            } catch (const std::exception& e) {
+                result = {TRELLIS_ERR_INTERNAL, e.what(), {}, {}};
+            }
+            const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+            {
+                std::lock_guard lock(shared->mutex);
+                shared->completions.push_back({task->stage, task->generation, std::move(result), seconds});
+            }
+            shared->completion_ready.notify_one();
+        }
+    }
+
+    std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
+    std::vector<std::thread> workers_;
+    size_t abandoned_ = 0;
+
+public:
+    // Threads of abandoned workers cannot be joined; detach all so the destructor does not wait.
+    void detach_all() {
+        {
+            std::lock_guard lock(shared_->mutex);
+            shared_->stopping = true;
+        }
+        shared_->task_ready.notify_all();
+        for (auto& worker : workers_)
+            if (worker.joinable()) worker.detach();
+    }
+};
+
+class Scheduler {
+public:
+    Scheduler(const Pipeline& pipeline, PipelineScript* script, PluginRegistry& registry, const ExecutorOptions& options,
+              ExecutionObserver& observer)
+        : pipeline_(pipeline), script_(script), registry_(registry), options_(options), observer_(observer),
+          pool_(std::max(1u, options.jobs)) {
+        const size_t n = pipeline.stages.size();
+        outcome_.stages.resize(n);
+        running_.resize(n);
+        waiting_.resize(n);
+        for (size_t i = 0; i < n; ++i) waiting_[i] = pipeline.stages[i].upstream.size();
+        for (const auto& file : registry.files())
+            if (file.active())
+                for (const auto& flavor : file.scan.manifest->flavors)
+                    flavor_files_.emplace(flavor.name, file.scan.path.string());
+    }
+
+    RunOutcome run() {
+        const auto started = Clock::now();
+        prepare();
+        for (size_t i : pipeline_.order)
+            if (waiting_[i] == 0 && outcome_.stages[i].state == StageState::Waiting) ready_.push_back(i);
+        while (true) {
+            dispatch_ready();
+            if (active_ == 0 && ready_.empty() && delayed_.empty()) break;
+            const auto until = next_wakeup();
+            for (auto& completion : pool_.wait(until)) complete(std::move(completion));
+            check_deadlines();
+            check_interrupts();
+            if (stop_now_) break;
+            start_due_retries();
+            observer_.tick();
+        }
+        outcome_.abandoned = pool_.abandoned();
+        if (outcome_.abandoned > 0 || stop_now_) pool_.detach_all();
+        outcome_.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        return std::move(outcome_);
+    }
+
+private:
+    struct Running {
+        bool active = false;
+        uint64_t generation = 0;
+        Clock::time_point started;
+        Clock::time_point deadline = Clock::time_point::max();
+        Clock::time_point stop_requested = Clock::time_point::max();
+        bool timed_out = false;
+        std::shared_ptr<std::atomic<bool>> cancel;
+    };
+
+    bool isolated(const StageNode& node) const {
+        return node.isolate || options_.isolated_plugins.count("*") || options_.isolated_plugins.count(node.plugin_name);
+    }
+
+    // Loads every plugin that runs in this process before the first stage starts, so a plugin
+    // that cannot load fails its stages clearly instead of racing with others.
+    void prepare() {
+        for (size_t i = 0; i < pipeline_.stages.size(); ++i) {
+            const auto& node = pipeline_.stages[i];
+            outcome_.stages[i].isolated = !node.is_lua() && isolated(node);
+            if (node.is_lua() || outcome_.stages[i].isolated || libraries_.count(node.plugin_name)) continue;
+            try {
+                libraries_[node.plugin_name] = registry_.load(node.plugin_name);
+            } catch (const std::exception& e) {
+                load_errors_[node.plugin_name] = "plugin '" + node.plugin_name + "' cannot be loaded: " + e.what();
+            }
+        }
+    }
+
+    FlavorResolver flavor_resolver() {
+        PluginRegistry* registry = &registry_;
+        return [registry](const std::string& name) -> FlavorEntry {
+            const PluginFile* provider = registry->find_flavor_provider(name);
+            if (!provider) throw std::runtime_error("no installed plugin provides model flavor '" + name + "'");
+            auto library = registry->load(provider->scan.manifest->name);
+            const auto* flavor = library->find_flavor(name);
+            if (!flavor) throw std::runtime_error("plugin '" + provider->scan.manifest->name + "' lost flavor '" + name + "'");
+            return {library, flavor};
+        };
+    }
+
+    Clock::time_point next_wakeup() const {
+        auto until = Clock::now() + std::chrono::milliseconds(100);
+        for (const auto& [when, stage] : delayed_) until = std::min(until, when);
+        return until;
+    }
+
+    std::map<std::string, ArtifactBytes> gather_inputs(const StageNode& node) const {
+        std::map<std::string, ArtifactBytes> inputs;
+        for (const auto& input : node.inputs) {
+            const auto& produced = outcome_.stages[input.from].outputs;
+            if (auto it = produced.find(input.from_port); it != produced.end()) inputs[input.port] = it->second;
+        }
+        return inputs;
+    }
+
+    void dispatch_ready() {
+        while (!ready_.empty() && !stopping_) {
+            const size_t i = ready_.front();
+            ready_.pop_front();
+            start(i);
+        }
+        if (stopping_) {
+            for (size_t i : ready_) cancel_waiting(i, stop_reason_);
+            ready_.clear();
+        }
+    }
+
+    void start(size_t i) {
+        const StageNode& node = pipeline_.stages[i];
+        StageRecord& record = outcome_.stages[i];
+        record.state = StageState::Running;
+        ++record.attempts;
+        observer_.stage_started(i, record.attempts);
+        if (node.is_lua()) return run_lua(i);
+        if (auto it = load_errors_.find(node.plugin_name); it != load_errors_.end())
+            return finish(i, AttemptResult{TRELLIS_ERR_FAILED, it->second, {}, {}}, 0);
+
+        Running& slot = running_[i];
+        slot.active = true;
+        ++slot.generation;
+        slot.started = Clock::now();
+        slot.deadline = node.timeout > 0 ? slot.started + std::chrono::duration_cast<Clock::duration>(
+                                                              std::chrono::duration<double>(node.timeout))
+                                         : Clock::time_point::max();
+        slot.stop_requested = Clock::time_point::max();
+        slot.timed_out = false;
+        slot.cancel = std::make_shared<std::atomic<bool>>(false);
+
+        auto task = std::make_unique<Task>();
+        task->stage = i;
+        task->generation = slot.generation;
+        task->isolated = record.isolated;
+        StageAttempt& attempt = task->attempt;
+        attempt.stage_id = node.id;
+        attempt.manifest = node.manifest;
+        attempt.config = node.config;
+        attempt.explicitly_set = node.explicitly_set;
+        attempt.inputs = gather_inputs(node);
+        attempt.work_dir = options_.work_dir / node.id / ("attempt-" + std::to_string(record.attempts));
+        attempt.cancelled = slot.cancel.get();
+        task->cancel = slot.cancel;
+        if (record.isolated) {
+            attempt.plugin_file = node.plugin_file;
+            attempt.executable = options_.executable;
+            attempt.flavor_files = flavor_files_;
+            attempt.log_level = options_.log_level;
+        } else {
+            attempt.library = libraries_.at(node.plugin_name);
+            attempt.flavors = flavor_resolver();
+        }
+        ++active_;
+        pool_.submit(std::move(task));
+    }
+
+    void run_lua(size_t i) {
+        const auto start = Clock::now();
+        AttemptResult result;
+        try {
+            result.outputs = script_->run_lua_stage(pipeline_.stages[i], gather_inputs(pipeline_.stages[i]));
+        } catch (const std::exception& e) {
+            result = {TRELLIS_ERR_FAILED, e.what(), {}, {}};
+        }
+        finish(i, std::move(result), std::chrono::duration<double>(Clock::now() - start).count());
+    }
+
+    void complete(Completion completion) {
+        Running& slot = running_[completion.stage];
+        if (!slot.active || slot.generation != completion.generation) return; // abandoned earlier
+        slot.active = false;
+        --active_;
+        if (slot.timed_out && !completion.result.ok()) {
+            const auto& node = pipeline_.stages[completion.stage];
+            completion.result = {TRELLIS_ERR_FAILED, "timed out after " + seconds_text(node.timeout), {}, {}};
+        }
+        finish(completion.stage, std::move(completion.result), completion.seconds);
+    }
+
+    static std::string seconds_text(double seconds) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%g s", seconds);
+        return text;
+    }
+
+    StageOutcomeView view(size_t i) const {
+        const auto& record = outcome_.stages[i];
+        return {pipeline_.stages[i].id, pipeline_.stages[i].stage_name, to_string(record.state), record.message,
+                record.seconds, record.attempts, &record.outputs};
+    }
+
+    void finish(size_t i, AttemptResult result, double seconds) {
+        const StageNode& node = pipeline_.stages[i];
+        StageRecord& record = outcome_.stages[i];
+        record.seconds = seconds;
+        if (result.ok()) {
+            record.state = StageState::Succeeded;
+            record.outputs = std::move(result.outputs);
+            record.metrics = std::move(result.metrics);
+            bool proceed = true;
+            try {
+                if (node.when.set()) proceed = script_->condition(node, view(i));
+                if (node.on_success.set()) script_->notify(node.on_success, view(i));
+            } catch (const std::exception& e) {
+                record.state = StageState::Failed;
+                record.message = e.what();
+                return fail(i);
+            }
+            observer_.stage_finished(i, outcome_.stages[i]);
+            if (!proceed) {
+                for (size_t next : node.downstream)
+                    skip(next, "the 'when' condition of '" + node.id + "' was false");
+                return;
+            }
+            for (size_t next : node.downstream)
+                if (--waiting_[next] == 0 && outcome_.stages[next].state == StageState::Waiting) ready_.push_back(next);
+            return;
+        }
+        record.message = result.message;
+        record.metrics = std::move(result.metrics);
+        const bool cancelled = result.status == TRELLIS_ERR_CANCELLED && stopping_;
+        if (!cancelled && !stopping_ && record.attempts <= node.retries) {
+            spdlog::warn("stage '{}' failed (attempt {} of {}): {}; retrying{}", node.id, record.attempts,
+                         node.retries + 1, record.message,
+                         node.retry_delay > 0 ? " in " + seconds_text(node.retry_delay) : "");
+            record.state = StageState::Waiting;
+            delayed_.emplace_back(Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                     std::chrono::duration<double>(node.retry_delay)),
+                                  i);
+            return;
+        }
+        record.state = cancelled ? StageState::Cancelled : StageState::Failed;
+        if (cancelled) record.message = stop_reason_;
+        if (node.on_failure.set() && !cancelled) {
+            try {
+                script_->notify(node.on_failure, view(i));
+            } catch (const std::exception& e) {
+                record.message += "; and its on_failure callback failed: " + std::string(e.what());
+            }
+        }
+        fail(i);
+    }
+
+    void fail(size_t i) {
+        const StageNode& node = pipeline_.stages[i];
+        observer_.stage_finished(i, outcome_.stages[i]);
+        for (size_t next : node.downstream) skip(next, "upstream stage '" + node.id + "' " + to_string(outcome_.stages[i].state));
+        if (options_.fail_fast && outcome_.stages[i].state == StageState::Failed && !stopping_)
+            stop("cancelled: --fail-fast after stage '" + node.id + "' failed");
+    }
+
+    void skip(size_t i, const std::string& why) {
+        StageRecord& record = outcome_.stages[i];
+        if (record.state != StageState::Waiting) return;
+        record.state = StageState::Skipped;
+        record.message = why;
+        observer_.stage_finished(i, outcome_.stages[i]);
+        for (size_t next : pipeline_.stages[i].downstream) skip(next, why);
+    }
+
+    void cancel_waiting(size_t i, const std::string& why) {
+        StageRecord& record = outcome_.stages[i];
+        if (record.state != StageState::Waiting) return;
+        record.state = StageState::Cancelled;
+        record.message = why;
+        observer_.stage_finished(i, outcome_.stages[i]);
+    }
+
+    // Stops starting stages and asks the running ones to cancel.
+    void stop(const std::string& why) {
+        stopping_ = true;
+        stop_reason_ = why;
+        const auto now = Clock::now();
+        for (auto& slot : running_)
+            if (slot.active) {
+                slot.cancel->store(true);
+                slot.stop_requested = std::min(slot.stop_requested, now);
+            }
+        for (auto& [when, stage] : delayed_) cancel_waiting(stage, why);
+        delayed_.clear();
+        for (size_t i : pipeline_.order) cancel_waiting(i, why);
+    }
+
+    void check_deadlines() {
+        const auto now = Clock::now();
+        for (size_t i = 0; i < running_.size(); ++i) {
+            Running& slot = running_[i];
+            if (!slot.active) continue;
+            if (!slot.timed_out && now >= slot.deadline) {
+                slot.timed_out = true;
+                slot.cancel->store(true);
+                slot.stop_requested = now;
+                spdlog::warn("stage '{}' timed out after {}; cancelling it", pipeline_.stages[i].id,
+                             seconds_text(pipeline_.stages[i].timeout));
+            }
+            if (slot.stop_requested != Clock::time_point::max() && now - slot.stop_requested > options_.stop_grace)
+                abandon(i);
+        }
+    }
+
+    // A stage that ignores cancellation: record it and stop waiting for its thread.
+    void abandon(size_t i) {
+        Running& slot = running_[i];
+        slot.active = false;
+        ++slot.generation;
+        --active_;
+        pool_.abandon_one();
+        const auto& node = pipeline_.stages[i];
+        const std::string why = slot.timed_out ? "timed out after " + seconds_text(node.timeout) +
+                                                     " and did not stop when cancelled"
+                                               : "did not stop when cancelled";
+        spdlog::error("stage '{}' {}; abandoning its thread", node.id, why);
+        StageRecord& record = outcome_.stages[i];
+        record.seconds = std::chrono::duration<double>(Clock::now() - slot.started).count();
+        record.message = why;
+        record.state = slot.timed_out && !stopping_ ? StageState::Failed : StageState::Cancelled;
+        fail(i);
+    }
+
+    void check_interrupts() {
+        if (!options_.interrupts) return;
+        const int count = options_.interrupts->load();
+        if (count >= 1 && !stopping_) {
+            outcome_.interrupted = true;
+            spdlog::warn("interrupted: cancelling running stages (press Ctrl-C again to stop at once)");
+            stop("cancelled: interrupted");
+        }
+        if (count >= 2 && !stop_now_) {
+            stop_now_ = true;
+            for (size_t i = 0; i < running_.size(); ++i)
+                if (running_[i].active) {
+                    running_[i].active = false;
+                    outcome_.stages[i].state = StageState::Cancelled;
+                    outcome_.stages[i].message = "cancelled: interrupted twice, not waited for";
+                    ++outcome_.abandoned;
+                }
+        }
+    }
+
+    void start_due_retries() {
+        const auto now = Clock::now();
+        for (auto it = delayed_.begin(); it != delayed_.end();) {
+            if (it->first <= now) {
+                ready_.push_back(it->second);
+                it = delayed_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+
+    const Pipeline& pipeline_;
+    PipelineScript* script_;
+    PluginRegistry& registry_;
+    const ExecutorOptions& options_;
+    ExecutionObserver& observer_;
+    WorkerPool pool_;
+    RunOutcome outcome_;
+    std::vector<Running> running_;
+    std::vector<size_t> waiting_;
+    std::deque<size_t> ready_;
+    std::vector<std::pair<Clock::time_point, size_t>> delayed_;
+    std::map<std::string, std::shared_ptr<PluginLibrary>> libraries_;
+    std::map<std::string, std::string> load_errors_;
+    std::map<std::string, std::string> flavor_files_;
+    size_t active_ = 0;
+    bool stopping_ = false;
+    bool stop_now_ = false;
+    std::string stop_reason_;
+};
+
+} // namespace
+
+RunOutcome execute_pipeline(const Pipeline& pipeline, PipelineScript* script, PluginRegistry& registry,
+                            const ExecutorOptions& options, ExecutionObserver& observer) {
+    return Scheduler(pipeline, script, registry, options, observer).run();
+}
+
+} // namespace trellis::core

@@ -1,0 +1,54 @@
+// Runs one attempt of one plugin stage: in this process through the host API, or isolated in a
+// child process (`trellis exec-stage DIR`) so that a plugin that segfaults, aborts or leaks costs
+// only its stage. Both ways take the same inputs and give the same result.
+#pragma once
+
+#include "plugin/host_api.hpp"
+#include "plugin/plugin_library.hpp"
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace trellis::core {
+
+struct StageAttempt {
+    std::string stage_id;
+    const StageManifest* manifest = nullptr;
+    nlohmann::json config;
+    std::vector<std::string> explicitly_set;
+    std::map<std::string, ArtifactBytes> inputs;
+    std::filesystem::path work_dir; // private to this attempt: scratch space, isolation files
+    const std::atomic<bool>* cancelled = nullptr;
+    FlavorResolver flavors;
+
+    // In-process only.
+    std::shared_ptr<PluginLibrary> library;
+    // Isolated only.
+    std::string plugin_file;
+    std::filesystem::path executable;            // the trellis binary
+    std::map<std::string, std::string> flavor_files; // flavor name -> plugin file providing it
+    std::string log_level;
+};
+
+struct AttemptResult {
+    int32_t status = TRELLIS_OK;
+    std::string message;
+    std::map<std::string, ArtifactBytes> outputs;
+    std::vector<MetricPoint> metrics;
+    bool ok() const { return status == TRELLIS_OK; }
+};
+
+AttemptResult run_in_process(const StageAttempt& attempt);
+AttemptResult run_isolated(const StageAttempt& attempt);
+
+// The child's side of run_isolated: reads DIR/request.json, runs the stage, writes the result.
+// Returns the process exit code.
+int run_exec_stage_child(const std::filesystem::path& dir);
+
+inline constexpr const char* exec_stage_command = "exec-stage";
+
+} // namespace trellis::core

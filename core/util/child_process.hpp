@@ -1,0 +1,21 @@
+// What every child process trellis starts (plugin scans, isolated stages) shares: how a signal
+// that ended one is named, and the environment it is started with.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace trellis::core {
+
+// "SIGSEGV: Segmentation fault", or "signal N" for a number without a name.
+std::string signal_name(int signal);
+
+// This process's environment for a child. Under AddressSanitizer a child would turn a SEGV into
+// a report and exit(1); the sanitizer is told to let the signal through so a crash is seen as what
+// it is.
+std::vector<std::string> child_environment();
+
+// Pointers into `env` for posix_spawn, NULL-terminated; valid while `env` is.
+std::vector<char*> environment_pointers(std::vector<std::string>& env);
+
+} // namespace trellis::core

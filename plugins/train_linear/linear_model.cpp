@@ -1,0 +1,300 @@
+// Encoding, decoding and prediction of "linear" models.
+#include "linear_model.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace trellis_linear {
+namespace {
+
+// Locale-independent "%.17g": 17 significant digits always round-trip a double exactly.
+std::string format_double(double value) {
+    if (!std::isfinite(value)) throw std::invalid_argument("cannot encode a non-finite model parameter");
+    char text[64];
+    const auto [end, ec] = std::to_chars(text, text + sizeof text, value, std::chars_format::general, 17);
+    if (ec != std::errc()) throw std::logic_error("cannot format a double");
+    return std::string(text, end);
+}
+
+// Feature names are user text: escaped so any name survives the JSON round trip.
+std::string quote(std::string_view text) { return trellis::detail::json_quote(text); }
+
+// A JSON array of exactly round-tripping doubles.
+std::string number_list(const std::vector<double>& values) {
+    std::string out = "[";
+    for (size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + format_double(values[i]);
+    return out + "]";
+}
+
+// The little JSON this format needs: objects, arrays, strings, numbers (no true/false/null). A
+// hand-written reader, because a plugin links the SDK only and the format is tiny.
+// A parsed JSON value; a variant keeps the reader small and the type checks explicit.
+struct Json;
+using JsonArray = std::vector<Json>;
+using JsonObject = std::map<std::string, Json>;
+struct Json {
+    std::variant<double, std::string, JsonArray, JsonObject> value;
+};
+
+// Recursive-descent reader; errors give the byte offset so corrupt model files can be located.
+class JsonReader {
+public:
+    explicit JsonReader(std::string_view text) : text_(text) {}
+
+    // The one value the text must consist of; trailing text is refused so bytes map to one model.
+    Json document() {
+        Json out = value(0);
+        skip_space();
+        if (pos_ != text_.size()) fail("trailing text");
+        return out;
+    }
+
+private:
+    [[noreturn]] void fail(const std::string& why) const {
+        throw std::invalid_argument("linear model bytes are not valid: " + why + " at byte " + std::to_string(pos_));
+    }
+    void skip_space() {
+        while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\t' || text_[pos_] == '\r'))
+            ++pos_;
+    }
+    bool take(char c) {
+        skip_space();
+        if (pos_ < text_.size() && text_[pos_] == c) return ++pos_, true;
+        return false;
+    }
+    void expect(char c) {
+        if (!take(c)) fail(std::string("expected '") + c + "'");
+    }
+
+    Json value(int depth) {
+        if (depth > 8) fail("nesting too deep");
+        skip_space();
+        if (pos_ >= text_.size()) fail("unexpected end");
+        const char c = text_[pos_];
+        if (c == '{') return {object(depth)};
+        if (c == '[') return {array(depth)};
+        if (c == '"') return {string()};
+        return {number()};
+    }
+    JsonObject object(int depth) {
+        expect('{');
+        JsonObject out;
+        if (take('}')) return out;
+        do {
+            skip_space();
+            std::string key = string();
+            expect(':');
+            if (!out.emplace(key, value(depth + 1)).second) fail("duplicate key '" + key + "'");
+        } while (take(','));
+        expect('}');
+        return out;
+    }
+    JsonArray array(int depth) {
+        expect('[');
+        JsonArray out;
+        if (take(']')) return out;
+        do out.push_back(value(depth + 1));
+        while (take(','));
+        expect(']');
+        return out;
+    }
+    std::string string() {
+        if (pos_ >= text_.size() || text_[pos_] != '"') fail("expected a string");
+        ++pos_;
+        std::string out;
+        while (pos_ < text_.size() && text_[pos_] != '"') {
+            char c = text_[pos_++];
+            if (c != '\\') {
+                out += c;
+                continue;
+            }
+            if (pos_ >= text_.size()) fail("unterminated escape");
+            c = text_[pos_++];
+            switch (c) {
+            case '"': case '\\': case '/': out += c; break;
+            case 'n': out += '\n'; break;
+            case 'r': out += '\r'; break;
+            case 't': out += '\t'; break;
+            case 'b': out += '\b'; break;
+            case 'f': out += '\f'; break;
+            case 'u': {
+                if (text_.size() - pos_ < 4) fail("short \\u escape");
+                unsigned code = 0;
+                const auto [end, ec] = std::from_chars(text_.data() + pos_, text_.data() + pos_ + 4, code, 16);
+                if (ec != std::errc() || end != text_.data() + pos_ + 4) fail("bad \\u escape");
+                pos_ += 4;
+                if (code >= 0xD800 && code <= 0xDFFF) fail("surrogate \\u escape");
+                if (code < 0x80) {
+                    out += static_cast<char>(code);
+                } else if (code < 0x800) {
+                    out += static_cast<char>(0xC0 | (code >> 6));
+                    out += static_cast<char>(0x80 | (code & 0x3F));
+                } else {
+                    out += static_cast<char>(0xE0 | (code >> 12));
+                    out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+                    out += static_cast<char>(0x80 | (code & 0x3F));
+                }
+                break;
+            }
+            default: fail("bad escape");
+            }
+        }
+        if (pos_ >= text_.size()) fail("unterminated string");
+        ++pos_;
+        return out;
+    }
+    double number() {
+        const char* begin = text_.data() + pos_;
+        double out = 0;
+        const auto [end, ec] = std::from_chars(begin, text_.data() + text_.size(), out);
+        if (ec != std::errc() || end == begin) fail("expected a value");
+        pos_ += static_cast<size_t>(end - begin);
+        return out;
+    }
+
+    std::string_view text_;
+    size_t pos_ = 0;
+};
+
+// Required keys: a missing one names the key instead of failing later with a vague message.
+const Json& field(const JsonObject& object, const std::string& key) {
+    const auto found = object.find(key);
+    if (found == object.end()) throw std::invalid_argument("linear model bytes have no '" + key + "'");
+    return found->second;
+}
+// A required key of one JSON type, naming the key when the type is wrong.
+template <class T> const T& field_as(const JsonObject& object, const std::string& key, const char* what) {
+    const T* value = std::get_if<T>(&field(object, key).value);
+    if (!value) throw std::invalid_argument("linear model bytes: '" + key + "' is not " + what);
+    return *value;
+}
+// An array of finite numbers: a NaN parameter would silently poison every prediction.
+std::vector<double> numbers(const JsonObject& object, const std::string& key) {
+    std::vector<double> out;
+    for (const Json& item : field_as<JsonArray>(object, key, "an array")) {
+        const double* value = std::get_if<double>(&item.value);
+        if (!value || !std::isfinite(*value)) throw std::invalid_argument("linear model bytes: '" + key + "' holds a non-number");
+        out.push_back(*value);
+    }
+    return out;
+}
+
+// A loaded model ready to score tables; checks each request's columns since they come from users.
+class LinearPredictor : public trellis::Predictor {
+public:
+    explicit LinearPredictor(LinearModel model) : model_(std::move(model)) {}
+
+    // Scores rows column by column (cache-friendly on columnar input); errors name column and row
+    // because the caller's data, not the model, is usually at fault.
+    trellis::Table predict(const trellis::Table& input) override {
+        const size_t rows = input.num_rows();
+        std::vector<double> score(rows, model_.intercept);
+        for (size_t j = 0; j < model_.features.size(); ++j) {
+            const std::string& name = model_.features[j];
+            const trellis::Column* column = input.find(name);
+            if (!column) throw std::invalid_argument("the model needs column '" + name + "', which the input lacks");
+            if (column->type() == trellis::ColumnType::String)
+                throw std::invalid_argument("column '" + name + "' is a string column; the model needs numbers");
+            for (size_t i = 0; i < rows; ++i) {
+                if (column->is_null(i))
+                    throw std::invalid_argument("column '" + name + "' is null at row " + std::to_string(i));
+                double x = 0;
+                switch (column->type()) {
+                case trellis::ColumnType::Int64: x = static_cast<double>(column->int_at(i)); break;
+                case trellis::ColumnType::Float64: x = column->float_at(i); break;
+                case trellis::ColumnType::Bool: x = column->bool_at(i) ? 1.0 : 0.0; break;
+                case trellis::ColumnType::String: break;
+                }
+                score[i] += model_.weights[j] * (x - model_.means[j]) / model_.scales[j];
+            }
+        }
+        trellis::Table out;
+        trellis::Column prediction("prediction", model_.objective == "logistic" ? trellis::ColumnType::Int64
+                                                                                : trellis::ColumnType::Float64);
+        prediction.reserve(rows);
+        if (model_.objective == "logistic") {
+            trellis::Column probability("probability", trellis::ColumnType::Float64);
+            probability.reserve(rows);
+            for (size_t i = 0; i < rows; ++i) {
+                const double p = sigmoid(score[i]);
+                probability.append_float(p);
+                prediction.append_int(p >= 0.5 ? 1 : 0);
+            }
+            out.add_column(std::move(probability));
+        } else {
+            for (size_t i = 0; i < rows; ++i) prediction.append_float(score[i]);
+        }
+        out.add_column(std::move(prediction));
+        return out;
+    }
+
+private:
+    LinearModel model_;
+};
+
+} // namespace
+
+double sigmoid(double score) {
+    if (score >= 0) return 1.0 / (1.0 + std::exp(-score));
+    const double e = std::exp(score);
+    return e / (1.0 + e);
+}
+
+std::string encode(const LinearModel& model) {
+    std::string features = "[";
+    for (size_t i = 0; i < model.features.size(); ++i) features += (i ? "," : "") + quote(model.features[i]);
+    features += "]";
+    return "{\"format\":\"trellis.linear\",\"version\":" + std::to_string(format_version) +
+           ",\"objective\":" + quote(model.objective) + ",\"features\":" + features +
+           ",\"means\":" + number_list(model.means) + ",\"scales\":" + number_list(model.scales) +
+           ",\"weights\":" + number_list(model.weights) + ",\"intercept\":" + format_double(model.intercept) + "}";
+}
+
+LinearModel decode(std::string_view text) {
+    const Json document = JsonReader(text).document();
+    const auto* object = std::get_if<JsonObject>(&document.value);
+    if (!object) throw std::invalid_argument("linear model bytes are not a JSON object");
+    if (field_as<std::string>(*object, "format", "a string") != "trellis.linear")
+        throw std::invalid_argument("linear model bytes: 'format' is not \"trellis.linear\"");
+    const double version = field_as<double>(*object, "version", "a number");
+    if (version != format_version)
+        throw std::invalid_argument("linear model bytes: unsupported version " + format_double(version) +
+                                    " (this plugin reads version " + std::to_string(format_version) + ")");
+    LinearModel model;
+    model.objective = field_as<std::string>(*object, "objective", "a string");
+    if (model.objective != "regression" && model.objective != "logistic")
+        throw std::invalid_argument("linear model bytes: unknown objective '" + model.objective + "'");
+    for (const Json& item : field_as<JsonArray>(*object, "features", "an array")) {
+        const auto* name = std::get_if<std::string>(&item.value);
+        if (!name) throw std::invalid_argument("linear model bytes: 'features' holds a non-string");
+        model.features.push_back(*name);
+    }
+    model.means = numbers(*object, "means");
+    model.scales = numbers(*object, "scales");
+    model.weights = numbers(*object, "weights");
+    model.intercept = field_as<double>(*object, "intercept", "a number");
+    const size_t p = model.features.size();
+    if (model.means.size() != p || model.scales.size() != p || model.weights.size() != p)
+        throw std::invalid_argument("linear model bytes: means, scales and weights must have one entry per feature");
+    for (double scale : model.scales)
+        if (!(scale > 0)) throw std::invalid_argument("linear model bytes: a scale is not positive");
+    if (object->size() != 8) throw std::invalid_argument("linear model bytes: unexpected keys");
+    return model;
+}
+
+std::unique_ptr<trellis::Predictor> LinearFlavor::load(const trellis::Model& model) {
+    LinearModel linear = decode(std::string_view(reinterpret_cast<const char*>(model.bytes.data()), model.bytes.size()));
+    // The signature is what the host shows and checks; it must describe the same columns.
+    bool same = model.signature.size() == linear.features.size();
+    for (size_t i = 0; same && i < linear.features.size(); ++i) same = model.signature[i].name == linear.features[i];
+    if (!same) throw std::invalid_argument("linear model: the signature does not list the model's features in order");
+    return std::make_unique<LinearPredictor>(std::move(linear));
+}
+
+} // namespace trellis_linear

@@ -109,7 +109,8 @@ int run_pipeline(CliContext& context, const ScriptArgs& args, const RunArgs& run
     const auto run_dir = settings.store_path() / "runs" / run_id;
     std::filesystem::create_directories(run_dir);
     core::logging::add_file_sink(run_dir / "run.log");
-    spdlog::info("run {} of pipeline '{}' ({} stages) in {}", run_id, pipeline.name, pipeline.stages.size(), run_dir.string());
+    spdlog::info("run {} of pipeline '{}' ({} stage{}) in {}", run_id, pipeline.name, pipeline.stages.size(),
+                 pipeline.stages.size() == 1 ? "" : "s", run_dir.string());
 
     core::ExecutorOptions options;
     options.jobs = run.jobs ? run.jobs : settings.jobs();

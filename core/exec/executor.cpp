@@ -345,6 +345,7 @@ private:
         record.seconds = seconds;
         if (result.ok()) {
             record.state = StageState::Succeeded;
+            record.message.clear(); // an earlier attempt's failure
             record.outputs = std::move(result.outputs);
             record.metrics = std::move(result.metrics);
             bool proceed = true;

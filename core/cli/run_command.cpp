@@ -119,6 +119,7 @@ int run_pipeline(CliContext& context, const ScriptArgs& args, const RunArgs& run
     options.work_dir = run_dir / "work";
     options.executable = context.executable();
     options.log_level = settings.log_level();
+    options.log_file = run_dir / "run.log";
     for (const auto& name : settings.isolated_plugins()) options.isolated_plugins.insert(name);
 
     interrupts.store(0);
@@ -167,6 +168,10 @@ int validate_command(CliContext& context, const ScriptArgs& args) {
 std::string dot_quote(const std::string& text) {
     std::string out = "\"";
     for (char c : text) {
+        if (c == '\n') {
+            out += "\\n"; // a line break in a Graphviz label
+            continue;
+        }
         if (c == '"' || c == '\\') out += '\\';
         out += c;
     }
@@ -181,7 +186,7 @@ int plan_command(CliContext& context, const ScriptArgs& args, bool dot) {
         std::cout << "digraph " << dot_quote(pipeline.name) << " {\n  rankdir=LR;\n  node [shape=box];\n";
         for (size_t i : pipeline.order) {
             const auto& node = pipeline.stages[i];
-            std::cout << "  " << dot_quote(node.id) << " [label=" << dot_quote(node.id + "\\n" + node.stage_name) << "];\n";
+            std::cout << "  " << dot_quote(node.id) << " [label=" << dot_quote(node.id + "\n" + node.stage_name) << "];\n";
         }
         for (size_t i : pipeline.order) {
             const auto& node = pipeline.stages[i];
@@ -198,7 +203,8 @@ int plan_command(CliContext& context, const ScriptArgs& args, bool dot) {
         return exit_ok;
     }
     std::cout << "pipeline " << pipeline.name << " (" << pipeline.file << "): " << pipeline.stages.size()
-              << " stages in execution order\n";
+              << (pipeline.stages.size() == 1 ? " stage" : " stages") << " in execution order\n";
+    if (!pipeline.description.empty()) std::cout << pipeline.description << "\n";
     if (!pipeline.params.empty()) {
         std::cout << "params:";
         for (const auto& [key, value] : pipeline.params) std::cout << " " << key << "=" << value.dump();

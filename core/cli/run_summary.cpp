@@ -5,6 +5,7 @@
 
 #include <trellis/artifacts.hpp>
 
+#include <cmath>
 #include <fstream>
 
 namespace trellis::cli {
@@ -94,10 +95,13 @@ save_run_outputs(const core::Pipeline& pipeline, const core::RunOutcome& outcome
             const std::span<const uint8_t> bytes(artifact.bytes->data(), artifact.bytes->size());
             std::filesystem::path file;
             if (artifact.type == TRELLIS_ARTIFACT_METRICS) {
+                // Inline: a file per metrics output would cost a generated pipeline of thousands
+                // of stages more than running it.
                 nlohmann::json values = nlohmann::json::object();
-                for (const auto& [name, value] : deserialize_metrics(bytes).values) values[name] = value;
-                file = run_dir / node.id / (port + ".json");
-                write_file(file, core::dump_json(values, 2) + "\n");
+                for (const auto& [name, value] : deserialize_metrics(bytes).values)
+                    values[name] = std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
+                entry["outputs"][port] = {{"metrics", values}};
+                continue;
             } else if (artifact.type == TRELLIS_ARTIFACT_REPORT) {
                 const auto report = deserialize_report(bytes);
                 const auto parsed = nlohmann::json::parse(report.json, nullptr, false);
@@ -131,7 +135,7 @@ void print_run_summary(std::ostream& out, const core::Pipeline& pipeline, const 
     for (const auto& stage : outcome.stages) ++counts[stage.state];
     const char* verdict = outcome.interrupted ? "interrupted" : outcome.succeeded() ? "succeeded" : "failed";
     out << "\npipeline " << pipeline.name << ": " << verdict << " in " << core::format_duration(outcome.seconds) << " ("
-        << pipeline.stages.size() << " stages:";
+        << pipeline.stages.size() << (pipeline.stages.size() == 1 ? " stage:" : " stages:");
     bool first = true;
     for (auto state : {StageState::Succeeded, StageState::Failed, StageState::Skipped, StageState::Cancelled,
                        StageState::Waiting, StageState::Running})
@@ -171,7 +175,7 @@ void print_run_summary(std::ostream& out, const core::Pipeline& pipeline, const 
     }
     if (!all && counts[StageState::Succeeded])
         out << "  (" << counts[StageState::Succeeded] << " succeeded stages not listed)\n";
-    out << "run folder: " << run_dir.string() << "  (run.json, run.log, saved metrics and reports)\n";
+    out << "run folder: " << run_dir.string() << "  (run.json, run.log, reports)\n";
 }
 
 } // namespace trellis::cli

@@ -11,7 +11,8 @@
 
 namespace trellis::cli {
 
-// Writes Metrics and Report outputs, logged metric points, and run.json under `run_dir`.
+// Writes run.json (every stage with its status and its Metrics outputs inline), Report outputs as
+// <stage>/<port>.json, and logged metric points as <stage>/logged_metrics.json under `run_dir`.
 // Returns, per stage and port, the file each saved output went to.
 std::map<std::pair<size_t, std::string>, std::filesystem::path>
 save_run_outputs(const core::Pipeline& pipeline, const core::RunOutcome& outcome, const std::filesystem::path& run_dir,

@@ -239,7 +239,10 @@ double Settings::scan_timeout_seconds() const { return std::stod(values_.at("plu
 
 std::vector<std::string> Settings::isolated_plugins() const {
     std::vector<std::string> out;
-    std::stringstream in(values_.at("run.isolate").value);
+    // Commas or colons: a JSON or XML list in a config file arrives colon-joined.
+    std::string list = values_.at("run.isolate").value;
+    std::replace(list.begin(), list.end(), ':', ',');
+    std::stringstream in(list);
     std::string item;
     while (std::getline(in, item, ',')) {
         item.erase(0, item.find_first_not_of(" \t"));

@@ -70,16 +70,22 @@ public:
         {
             std::lock_guard lock(shared_->mutex);
             shared_->tasks.push_back(std::move(task));
+            shared_->queued.fetch_add(1, std::memory_order_release);
         }
         shared_->task_ready.notify_one();
     }
 
     // Waits until a completion arrives or `until` passes; returns what arrived.
     std::vector<Completion> wait(Clock::time_point until) {
+        // Most stages of a generated pipeline take microseconds: spin a little before sleeping, as
+        // a futex wake-up costs more than the stage.
+        for (int spin = 0; spin < 2000 && !shared_->has_completions.load(std::memory_order_acquire); ++spin)
+            std::this_thread::yield();
         std::unique_lock lock(shared_->mutex);
         shared_->completion_ready.wait_until(lock, until, [&] { return !shared_->completions.empty(); });
         std::vector<Completion> out;
         out.swap(shared_->completions);
+        shared_->has_completions.store(false, std::memory_order_release);
         return out;
     }
 
@@ -97,6 +103,8 @@ private:
         std::condition_variable completion_ready;
         std::deque<std::unique_ptr<Task>> tasks;
         std::vector<Completion> completions;
+        std::atomic<bool> has_completions{false};
+        std::atomic<size_t> queued{0};
         bool stopping = false;
     };
 
@@ -109,12 +117,15 @@ private:
     static void work(const std::shared_ptr<Shared>& shared) {
         for (;;) {
             std::unique_ptr<Task> task;
+            for (int spin = 0; spin < 2000 && shared->queued.load(std::memory_order_acquire) == 0; ++spin)
+                std::this_thread::yield();
             {
                 std::unique_lock lock(shared->mutex);
                 shared->task_ready.wait(lock, [&] { return shared->stopping || !shared->tasks.empty(); });
                 if (shared->tasks.empty()) return;
                 task = std::move(shared->tasks.front());
                 shared->tasks.pop_front();
+                shared->queued.fetch_sub(1, std::memory_order_release);
             }
             const auto start = Clock::now();
             AttemptResult result;
@@ -127,6 +138,7 @@ private:
             {
                 std::lock_guard lock(shared->mutex);
                 shared->completions.push_back({task->stage, task->generation, std::move(result), seconds});
+                shared->has_completions.store(true, std::memory_order_release);
             }
             shared->completion_ready.notify_one();
         }
@@ -154,7 +166,7 @@ public:
     Scheduler(const Pipeline& pipeline, PipelineScript* script, PluginRegistry& registry, const ExecutorOptions& options,
               ExecutionObserver& observer)
         : pipeline_(pipeline), script_(script), registry_(registry), options_(options), observer_(observer),
-          pool_(std::max(1u, options.jobs)) {
+          pool_(std::max(1u, options.jobs)), jobs_(std::max(1u, options.jobs)) {
         const size_t n = pipeline.stages.size();
         outcome_.stages.resize(n);
         running_.resize(n);
@@ -164,6 +176,9 @@ public:
             if (file.active())
                 for (const auto& flavor : file.scan.manifest->flavors)
                     flavor_files_.emplace(flavor.name, file.scan.path.string());
+        for (const auto& name : options.isolated_plugins)
+            if (name != "*" && !registry.find_plugin(name))
+                spdlog::warn("run.isolate names plugin '{}', which is not installed", name);
     }
 
     RunOutcome run() {
@@ -245,8 +260,10 @@ private:
         return inputs;
     }
 
+    // At most `jobs` attempts are with workers at once, so a stage's clock (and its timeout)
+    // starts when it really starts, not while it waits for a free worker.
     void dispatch_ready() {
-        while (!ready_.empty() && !stopping_) {
+        while (!ready_.empty() && !stopping_ && active_ < jobs_) {
             const size_t i = ready_.front();
             ready_.pop_front();
             start(i);
@@ -296,11 +313,13 @@ private:
             attempt.executable = options_.executable;
             attempt.flavor_files = flavor_files_;
             attempt.log_level = options_.log_level;
+            attempt.log_file = options_.log_file;
         } else {
             attempt.library = libraries_.at(node.plugin_name);
             attempt.flavors = flavor_resolver();
         }
         ++active_;
+        in_flight_.insert(i);
         pool_.submit(std::move(task));
     }
 
@@ -320,6 +339,7 @@ private:
         if (!slot.active || slot.generation != completion.generation) return; // abandoned earlier
         slot.active = false;
         --active_;
+        in_flight_.erase(completion.stage);
         if (slot.timed_out && !completion.result.ok()) {
             const auto& node = pipeline_.stages[completion.stage];
             completion.result = {TRELLIS_ERR_FAILED, "timed out after " + seconds_text(node.timeout), {}, {}};
@@ -397,7 +417,7 @@ private:
         observer_.stage_finished(i, outcome_.stages[i]);
         for (size_t next : node.downstream) skip(next, "upstream stage '" + node.id + "' " + to_string(outcome_.stages[i].state));
         if (options_.fail_fast && outcome_.stages[i].state == StageState::Failed && !stopping_)
-            stop("cancelled: --fail-fast after stage '" + node.id + "' failed");
+            stop("--fail-fast after stage '" + node.id + "' failed");
     }
 
     void skip(size_t i, const std::string& why) {
@@ -422,11 +442,11 @@ private:
         stopping_ = true;
         stop_reason_ = why;
         const auto now = Clock::now();
-        for (auto& slot : running_)
-            if (slot.active) {
-                slot.cancel->store(true);
-                slot.stop_requested = std::min(slot.stop_requested, now);
-            }
+        for (size_t i : in_flight_) {
+            Running& slot = running_[i];
+            slot.cancel->store(true);
+            slot.stop_requested = std::min(slot.stop_requested, now);
+        }
         for (auto& [when, stage] : delayed_) cancel_waiting(stage, why);
         delayed_.clear();
         for (size_t i : pipeline_.order) cancel_waiting(i, why);
@@ -434,7 +454,9 @@ private:
 
     void check_deadlines() {
         const auto now = Clock::now();
-        for (size_t i = 0; i < running_.size(); ++i) {
+        // Only the running stages: a scan of every stage on every wake-up would make long chains quadratic.
+        const std::vector<size_t> active(in_flight_.begin(), in_flight_.end());
+        for (size_t i : active) {
             Running& slot = running_[i];
             if (!slot.active) continue;
             if (!slot.timed_out && now >= slot.deadline) {
@@ -455,6 +477,7 @@ private:
         slot.active = false;
         ++slot.generation;
         --active_;
+        in_flight_.erase(i);
         pool_.abandon_one();
         const auto& node = pipeline_.stages[i];
         const std::string why = slot.timed_out ? "timed out after " + seconds_text(node.timeout) +
@@ -474,17 +497,17 @@ private:
         if (count >= 1 && !stopping_) {
             outcome_.interrupted = true;
             spdlog::warn("interrupted: cancelling running stages (press Ctrl-C again to stop at once)");
-            stop("cancelled: interrupted");
+            stop("interrupted");
         }
         if (count >= 2 && !stop_now_) {
             stop_now_ = true;
-            for (size_t i = 0; i < running_.size(); ++i)
-                if (running_[i].active) {
-                    running_[i].active = false;
-                    outcome_.stages[i].state = StageState::Cancelled;
-                    outcome_.stages[i].message = "cancelled: interrupted twice, not waited for";
-                    ++outcome_.abandoned;
-                }
+            for (size_t i : in_flight_) {
+                running_[i].active = false;
+                outcome_.stages[i].state = StageState::Cancelled;
+                outcome_.stages[i].message = "interrupted twice, not waited for";
+                ++outcome_.abandoned;
+            }
+            in_flight_.clear();
         }
     }
 
@@ -506,6 +529,7 @@ private:
     const ExecutorOptions& options_;
     ExecutionObserver& observer_;
     WorkerPool pool_;
+    size_t jobs_;
     RunOutcome outcome_;
     std::vector<Running> running_;
     std::vector<size_t> waiting_;
@@ -515,6 +539,7 @@ private:
     std::map<std::string, std::string> load_errors_;
     std::map<std::string, std::string> flavor_files_;
     size_t active_ = 0;
+    std::set<size_t> in_flight_; // stages whose attempt is with a worker
     bool stopping_ = false;
     bool stop_now_ = false;
     std::string stop_reason_;

@@ -42,6 +42,7 @@ struct ExecutorOptions {
     std::filesystem::path executable; // the trellis binary, for isolated stages
     std::set<std::string> isolated_plugins; // run every stage of these plugins isolated ("*": all)
     std::string log_level = "info";
+    std::filesystem::path log_file; // the run's log, for isolated stages' own lines
     // How long a stage that timed out or was cancelled may take to stop before it is abandoned.
     std::chrono::milliseconds stop_grace{5000};
 };

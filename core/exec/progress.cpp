@@ -9,7 +9,7 @@ namespace trellis::core {
 
 std::string format_duration(double seconds) {
     char text[32];
-    if (seconds < 1) std::snprintf(text, sizeof text, "%.0f ms", seconds * 1000);
+    if (seconds < 0.9995) std::snprintf(text, sizeof text, "%.0f ms", seconds * 1000);
     else if (seconds < 60) std::snprintf(text, sizeof text, "%.1f s", seconds);
     else std::snprintf(text, sizeof text, "%dm%02ds", static_cast<int>(seconds) / 60, static_cast<int>(seconds) % 60);
     return text;

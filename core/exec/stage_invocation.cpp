@@ -75,6 +75,7 @@ AttemptResult run_isolated(const StageAttempt& attempt) {
                               {"explicitly_set", attempt.explicitly_set},
                               {"flavor_files", attempt.flavor_files},
                               {"log_level", attempt.log_level},
+                              {"log_file", attempt.log_file.string()},
                               {"inputs", nlohmann::json::object()}};
     for (const auto& [port, artifact] : attempt.inputs) {
         const std::string file = "in-" + port + ".trls";
@@ -170,6 +171,8 @@ int run_exec_stage_child(const std::filesystem::path& dir) {
         std::ifstream in(dir / "request.json");
         const nlohmann::json request = nlohmann::json::parse(in);
         logging::setup({logging::parse_level(request.value("log_level", "info")).value_or(spdlog::level::info), false});
+        if (const std::string log_file = request.value("log_file", ""); !log_file.empty())
+            logging::add_file_sink(log_file);
         auto library = PluginLibrary::open(request.at("plugin_file").get<std::string>());
         const std::string stage_name = request.at("stage").get<std::string>();
         const trellis_stage_descriptor* entry = library->find_stage(stage_name);

@@ -32,6 +32,7 @@ struct StageAttempt {
     std::filesystem::path executable;            // the trellis binary
     std::map<std::string, std::string> flavor_files; // flavor name -> plugin file providing it
     std::string log_level;
+    std::filesystem::path log_file; // the run's log, which the child appends to as well
 };
 
 struct AttemptResult {

@@ -12,6 +12,7 @@
 namespace trellis::core::logging {
 namespace {
 
+const char* const line_pattern = "%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v";
 std::mutex sinks_mutex;
 std::vector<spdlog::sink_ptr> sinks;
 spdlog::level::level_enum console_level = spdlog::level::info;
@@ -60,7 +61,7 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& name) {
     auto sink_list = current_sinks();
     auto logger = std::make_shared<spdlog::logger>(name, sink_list.begin(), sink_list.end());
     logger->set_level(spdlog::level::trace); // sinks filter
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v");
+    logger->set_pattern(line_pattern);
     return logger;
 }
 
@@ -109,6 +110,7 @@ bool console_shows(spdlog::level::level_enum level) {
 void add_file_sink(const std::filesystem::path& file) {
     auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file.string());
     sink->set_level(spdlog::level::debug);
+    sink->set_pattern(line_pattern); // loggers made before it would otherwise give it spdlog's default
     {
         std::lock_guard lock(sinks_mutex);
         sinks.push_back(sink);

@@ -18,6 +18,17 @@ const char* const script_key = "trellis.script";
 
 PipelineScript& script_of(lua_State* L);
 
+// The script's pipeline while it is being declared. Once it runs, callbacks may not add stages or
+// params: the scheduler holds references into the stage list.
+PipelineScript& declaring(lua_State* L, const char* function) {
+    PipelineScript& script = script_of(L);
+    if (!script.declaring_)
+        throw std::invalid_argument(std::string(function) +
+                                    "() declares the pipeline and cannot be called while it runs (from a when, "
+                                    "on_success, on_failure or lua_stage function)");
+    return script;
+}
+
 std::string type_name(lua_State* L, int index) { return luaL_typename(L, index); }
 
 bool is_identifier(const std::string& text) {
@@ -161,7 +172,7 @@ int push_stage_handle(lua_State* L, size_t index) {
 }
 
 int new_stage(lua_State* L, const std::string& stage_name, int spec) {
-    PipelineScript& script = script_of(L);
+    PipelineScript& script = declaring(L, "stage");
     auto& pipeline = script.pipeline();
     StageNode node;
     node.stage_name = stage_name;
@@ -215,8 +226,8 @@ int l_stage(lua_State* L) {
 // lua_stage { id = "...", inputs..., outputs = { name = "metrics" }, run = function(inputs) ... end }
 int l_lua_stage(lua_State* L) {
     return lua_guarded(L, [L] {
+        PipelineScript& script = declaring(L, "lua_stage");
         luaL_checktype(L, 1, LUA_TTABLE);
-        PipelineScript& script = script_of(L);
         StageNode node;
         node.stage_name = "lua";
         const LuaLocation where = lua_caller_location(L, 1);
@@ -245,12 +256,14 @@ int l_lua_stage(lua_State* L) {
             } else {
                 throw std::invalid_argument("lua_stage: '" + key +
                                             "' is not an option (id, run, outputs, after, when, on_success, on_failure, "
-                                            "retries, retry_delay, timeout) nor an input wired to a stage output");
+                                            "retries, retry_delay) nor an input wired to a stage output");
             }
             lua_pop(L, 1);
         }
         if (!node.lua_run.set()) throw std::invalid_argument("lua_stage: 'run' (a function) is required");
         if (node.isolate) throw std::invalid_argument("lua_stage: a Lua stage cannot be isolated");
+        if (node.timeout > 0)
+            throw std::invalid_argument("lua_stage: a Lua stage has no timeout; the sandbox's time limit (lua.time_limit) applies");
         script.pipeline().stages.push_back(std::move(node));
         return push_stage_handle(L, script.pipeline().stages.size() - 1);
     });
@@ -285,7 +298,7 @@ int refuse_newindex(lua_State* L) { return luaL_error(L, "stage handles are read
 
 int l_pipeline(lua_State* L) {
     return lua_guarded(L, [L] {
-        auto& pipeline = script_of(L).pipeline();
+        auto& pipeline = declaring(L, "pipeline").pipeline();
         if (lua_type(L, 1) == LUA_TSTRING) {
             pipeline.name = lua_tostring(L, 1);
         } else if (lua_type(L, 1) == LUA_TTABLE) {
@@ -309,8 +322,8 @@ int unknown_param(lua_State* L) {
 // params { name = default, ... }: returns the params, with --set overrides applied.
 int l_params(lua_State* L) {
     return lua_guarded(L, [L] {
+        PipelineScript& script = declaring(L, "params");
         luaL_checktype(L, 1, LUA_TTABLE);
-        PipelineScript& script = script_of(L);
         auto& pipeline = script.pipeline();
         script.params_declared_ = true;
         lua_pushnil(L);
@@ -496,6 +509,7 @@ std::unique_ptr<PipelineScript> PipelineScript::load(const std::filesystem::path
         if (message.rfind(file.string() + ":", 0) == 0 || message.find(".lua:") != std::string::npos) throw;
         throw ScriptError(file.string() + ": " + message);
     }
+    script->declaring_ = false;
     for (const auto& [key, value] : script->overrides_)
         if (!script->used_overrides_.count(key)) {
             std::string known;

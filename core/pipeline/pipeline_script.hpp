@@ -54,6 +54,7 @@ public:
     std::map<std::string, bool> used_overrides_;
     std::filesystem::path script_dir_;
     bool params_declared_ = false;
+    bool declaring_ = true; // false once the script has run: callbacks may not add to the pipeline
 
 private:
     PipelineScript(const std::filesystem::path& file, const ScriptOptions& options);

@@ -220,6 +220,18 @@ TEST_CASE("executor: on_success and on_failure callbacks see the stage's result"
     CHECK_THAT(result.err, Catch::Contains("failed bad: boom"));
 }
 
+TEST_CASE("executor: a callback cannot add stages to a running pipeline") {
+    Sandbox sandbox;
+    const auto result = run_script(sandbox, R"(
+        stage "test.metrics" { id = "m",
+            on_success = function(r) for i = 1, 50 do stage "test.noop" { id = "late" .. i } end end }
+    )");
+    CHECK(result.exit_code == 1);
+    CHECK_THAT(summary_line(result, "m"),
+               Catch::Contains("failed") && Catch::Contains("pipeline.lua:3: stage() declares the pipeline and cannot be "
+                                                            "called while it runs"));
+}
+
 TEST_CASE("executor: an inline Lua stage turns metrics into new metrics and a report") {
     Sandbox sandbox;
     const auto result = run_script(sandbox, R"(

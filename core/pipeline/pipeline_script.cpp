@@ -593,83 +593,75 @@ void PipelineScript::push_outcome(const StageOutcomeView& outcome) {
 }
 
 bool PipelineScript::condition(const StageNode& node, const StageOutcomeView& outcome) {
-    lua_State* L = sandbox_->state();
-    lua_rawgeti(L, LUA_REGISTRYINDEX, node.when.ref);
-    push_outcome(outcome);
-    sandbox_->call(1, 1);
-    const int type = lua_type(L, -1);
-    const bool result = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    int type = LUA_TNIL;
+    bool result = false;
+    sandbox_->run_protected([&](lua_State* L) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, node.when.ref);
+        push_outcome(outcome);
+        lua_call(L, 1, 1);
+        type = lua_type(L, -1);
+        result = lua_toboolean(L, -1);
+    });
     if (type != LUA_TBOOLEAN)
         throw ScriptError(node.where.str() + ": the 'when' of stage '" + node.id + "' returned " +
-                          (type == LUA_TNIL ? std::string("nothing") : "a " + std::string(lua_typename(L, type))) +
+                          (type == LUA_TNIL ? std::string("nothing")
+                                            : "a " + std::string(lua_typename(sandbox_->state(), type))) +
                           "; it must return true or false");
     return result;
 }
 
 void PipelineScript::notify(const LuaCallback& callback, const StageOutcomeView& outcome) {
-    lua_State* L = sandbox_->state();
-    lua_rawgeti(L, LUA_REGISTRYINDEX, callback.ref);
-    push_outcome(outcome);
-    sandbox_->call(1, 0);
+    sandbox_->run_protected([&](lua_State* L) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, callback.ref);
+        push_outcome(outcome);
+        lua_call(L, 1, 0);
+    });
 }
 
 std::map<std::string, ArtifactBytes> PipelineScript::run_lua_stage(const StageNode& node,
                                                                   const std::map<std::string, ArtifactBytes>& inputs) {
-    lua_State* L = sandbox_->state();
-    lua_rawgeti(L, LUA_REGISTRYINDEX, node.lua_run.ref);
-    lua_newtable(L);
-    for (const auto& [port, artifact] : inputs) {
-        push_artifact(artifact);
-        lua_setfield(L, -2, port.c_str());
-    }
-    sandbox_->call(1, 1);
-    const int result = lua_gettop(L);
     std::map<std::string, ArtifactBytes> outputs;
-    std::string problem;
-    try {
-        if (node.lua_outputs.empty()) {
-            if (!lua_isnil(L, result) && lua_type(L, result) != LUA_TTABLE)
-                throw std::invalid_argument("returned a " + type_name(L, result) + "; return a table of outputs");
-        } else if (lua_type(L, result) != LUA_TTABLE) {
-            throw std::invalid_argument("returned a " + type_name(L, result) + "; return a table of its outputs");
+    const std::string prefix = node.where.str() + ": lua stage '" + node.id + "' ";
+    sandbox_->run_protected([&](lua_State* L) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, node.lua_run.ref);
+        lua_newtable(L);
+        for (const auto& [port, artifact] : inputs) {
+            push_artifact(artifact);
+            lua_setfield(L, -2, port.c_str());
         }
+        lua_call(L, 1, 1);
+        const int result = lua_gettop(L);
+        auto fail = [&](const std::string& why) { throw std::invalid_argument(prefix + why); };
+        if (lua_type(L, result) != LUA_TTABLE && !(node.lua_outputs.empty() && lua_isnil(L, result)))
+            fail("returned a " + type_name(L, result) + "; return a table of its outputs");
         if (lua_type(L, result) == LUA_TTABLE) {
             lua_pushnil(L);
             while (lua_next(L, result) != 0) {
                 const std::string port = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-                if (!node.lua_outputs.count(port))
-                    throw std::invalid_argument("returned '" + port + "', which is not one of its declared outputs");
+                if (!node.lua_outputs.count(port)) fail("returned '" + port + "', which is not one of its declared outputs");
                 lua_pop(L, 1);
             }
         }
         for (const auto& [port, type] : node.lua_outputs) {
             lua_getfield(L, result, port.c_str());
-            if (lua_isnil(L, -1)) throw std::invalid_argument("did not return its output '" + port + "'");
+            if (lua_isnil(L, -1)) fail("did not return its output '" + port + "'");
             const nlohmann::json value = lua_to_json(L, -1, "output '" + port + "'");
             lua_pop(L, 1);
-            std::vector<uint8_t> bytes;
             if (type == "metrics") {
                 if (!value.is_object() && !(value.is_array() && value.empty()))
-                    throw std::invalid_argument("output '" + port + "' must be a table of name = number");
+                    fail("output '" + port + "' must be a table of name = number");
                 Metrics metrics;
                 for (const auto& [name, number] : value.items()) {
-                    if (!number.is_number())
-                        throw std::invalid_argument("output '" + port + "': metric '" + name + "' is not a number");
+                    if (!number.is_number()) fail("output '" + port + "': metric '" + name + "' is not a number");
                     metrics.values[name] = number.get<double>();
                 }
-                bytes = serialize(metrics);
-                outputs[port] = {TRELLIS_ARTIFACT_METRICS, std::make_shared<const std::vector<uint8_t>>(std::move(bytes))};
+                outputs[port] = {TRELLIS_ARTIFACT_METRICS, std::make_shared<const std::vector<uint8_t>>(serialize(metrics))};
             } else {
-                bytes = serialize(Report{dump_json(value)});
-                outputs[port] = {TRELLIS_ARTIFACT_REPORT, std::make_shared<const std::vector<uint8_t>>(std::move(bytes))};
+                outputs[port] = {TRELLIS_ARTIFACT_REPORT,
+                                 std::make_shared<const std::vector<uint8_t>>(serialize(Report{dump_json(value)}))};
             }
         }
-    } catch (const std::exception& e) {
-        problem = e.what();
-    }
-    lua_settop(L, result - 1);
-    if (!problem.empty()) throw std::invalid_argument(node.where.str() + ": lua stage '" + node.id + "' " + problem);
+    });
     return outputs;
 }
 

@@ -45,7 +45,7 @@ public:
     // Runs an on_success / on_failure callback. Throws ScriptError.
     void notify(const LuaCallback& callback, const StageOutcomeView& outcome);
     // Runs an inline Lua stage on its inputs; returns its outputs serialised. Throws ScriptError
-    // for script errors, std::invalid_argument for outputs that do not fit their declared type.
+    // for script errors and for outputs that do not fit their declared type.
     std::map<std::string, ArtifactBytes> run_lua_stage(const StageNode& node,
                                                        const std::map<std::string, ArtifactBytes>& inputs);
 

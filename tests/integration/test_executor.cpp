@@ -253,6 +253,36 @@ TEST_CASE("executor: an inline Lua stage turns metrics into new metrics and a re
     CHECK(trellis::testing::read_file(run_dir / "best" / "report.json") == "{\n  \"winner\": \"b\"\n}\n");
 }
 
+TEST_CASE("executor: a runaway callback fails its stage and the run carries on") {
+    Sandbox sandbox;
+    const auto result = run_script(sandbox, R"(
+        stage "test.metrics" { id = "m", on_success = function(r) local x = "x" while true do x = x .. x end end }
+        stage "test.metrics" { id = "spin", when = function(r) while true do end end }
+        stage "test.noop" { id = "other" }
+    )", "", "TRELLIS_LUA_MEMORY_LIMIT=32 TRELLIS_LUA_INSTRUCTION_LIMIT=2000000");
+    CHECK(result.exit_code == 1);
+    CHECK_THAT(summary_line(result, "m"), Catch::Contains("failed") && Catch::Contains("script exceeded its memory limit (32 MiB"));
+    CHECK_THAT(summary_line(result, "spin"), Catch::Contains("failed") && Catch::Contains("pipeline.lua:3:") &&
+                                                 Catch::Contains("instruction limit"));
+    CHECK_THAT(summary_line(result, "other"), Catch::Contains("succeeded"));
+}
+
+TEST_CASE("executor: a Lua stage that returns the wrong outputs fails with the script's line") {
+    Sandbox sandbox;
+    const auto result = run_script(sandbox, R"(
+        local a = stage "test.metrics" { id = "a", values = { "auc=0.8" } }
+        lua_stage { id = "missing", input = a.metrics, outputs = { summary = "metrics" }, run = function(i) return {} end }
+        lua_stage { id = "extra", input = a.metrics, outputs = { summary = "metrics" },
+                    run = function(i) return { summary = { auc = 1 }, other = 2 } end }
+        lua_stage { id = "typed", input = a.metrics, outputs = { summary = "metrics" },
+                    run = function(i) return { summary = { auc = "high" } } end }
+    )");
+    CHECK(result.exit_code == 1);
+    CHECK_THAT(summary_line(result, "missing"), Catch::Contains("pipeline.lua:3: lua stage 'missing' did not return its output 'summary'"));
+    CHECK_THAT(summary_line(result, "extra"), Catch::Contains("pipeline.lua:4: lua stage 'extra' returned 'other', which is not one of its declared outputs"));
+    CHECK_THAT(summary_line(result, "typed"), Catch::Contains("lua stage 'typed' output 'summary': metric 'auc' is not a number"));
+}
+
 TEST_CASE("executor: Ctrl-C cancels running stages and exits with 130 and a summary") {
     Sandbox sandbox;
     sandbox.write("pipeline.lua", R"(

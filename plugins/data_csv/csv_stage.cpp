@@ -114,10 +114,12 @@ public:
                 throw std::invalid_argument(location(path, field) + ": duplicate column name '" + field.text + "'");
         }
         for (size_t r = 1; r < rows.size(); ++r)
-            if (rows[r].size() != header.size())
-                throw std::invalid_argument(path + ":" + std::to_string(rows[r][0].line) + ": row has " +
-                                            std::to_string(rows[r].size()) + " fields, the header has " +
-                                            std::to_string(header.size()));
+            if (rows[r].size() != header.size()) {
+                // Point at the first field too many, or at the last field of a short row.
+                const auto& at = rows[r].size() > header.size() ? rows[r][header.size()] : rows[r].back();
+                throw std::invalid_argument(location(path, at) + ": row has " + std::to_string(rows[r].size()) +
+                                            " fields, the header has " + std::to_string(header.size()));
+            }
 
         const auto declared = declared_types(ctx.config<std::vector<std::string>>("types"), names);
         trellis::Table table;

@@ -99,7 +99,9 @@ TEST_CASE("data.csv: declared types override inference, and a value that does no
 TEST_CASE("data.csv rejects malformed files with the file and line") {
     TempDir dir;
     const auto ragged = dir.write("ragged.csv", "a,b\n1,2\n3\n");
-    CHECK(read_csv(ragged.string()).outcome.message == ragged.string() + ":3: row has 1 fields, the header has 2");
+    CHECK(read_csv(ragged.string()).outcome.message == ragged.string() + ":3:1: row has 1 fields, the header has 2");
+    const auto long_row = dir.write("long.csv", "a,b\n1,2\n3,4,55\n");
+    CHECK(read_csv(long_row.string()).outcome.message == long_row.string() + ":3:5: row has 3 fields, the header has 2");
 
     const auto unterminated = dir.write("quote.csv", "a,b\n1,\"open\n");
     CHECK(read_csv(unterminated.string()).outcome.message == unterminated.string() + ":2:3: unterminated quoted field");

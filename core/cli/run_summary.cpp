@@ -147,14 +147,14 @@ void print_run_summary(std::ostream& out, const core::Pipeline& pipeline, const 
 
     // A big generated pipeline lists only what went wrong.
     const bool all = pipeline.stages.size() <= 50;
-    size_t id_width = 5, name_width = 5;
+    size_t id_width = 5, name_width = 12;
     for (size_t i : pipeline.order) {
         id_width = std::max(id_width, pipeline.stages[i].id.size());
         name_width = std::max(name_width, pipeline.stages[i].stage_name.size());
     }
     id_width = std::min<size_t>(id_width, 30);
     name_width = std::min<size_t>(name_width, 24);
-    out << "  " << pad("STAGE", id_width) << "  " << pad("RUNS", name_width) << "  " << pad("STATUS", 10) << "  "
+    out << "  " << pad("STAGE", id_width) << "  " << pad("PLUGIN STAGE", name_width) << "  " << pad("STATUS", 10) << "  "
         << pad("TIME", 8) << "  OUTPUTS\n";
     for (size_t i : pipeline.order) {
         const auto& node = pipeline.stages[i];

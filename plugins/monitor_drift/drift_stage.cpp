@@ -286,20 +286,26 @@ public:
         Status overall = Status::Ok;
         trellis::Metrics metrics;
         double psi_max = 0;
-        std::vector<std::string> alerting;
+        std::vector<std::string> alerting, warning;
         for (const auto& drift : drifts) {
             overall = std::max(overall, drift.status);
             psi_max = std::max(psi_max, drift.psi);
             metrics.values["psi." + drift.name] = drift.psi;
-            ctx.log().info("column '" + drift.name + "' (" + std::string(trellis::to_string(drift.type)) + ", " +
-                           std::to_string(drift.bins.size()) + " bins): psi = " + short_number(drift.psi) + " (" +
-                           to_string(drift.status) + ")");
-            if (drift.status != Status::Ok)
-                ctx.log().warn("drift " + std::string(to_string(drift.status)) + " on column '" + drift.name +
-                               "': psi = " + short_number(drift.psi) + " >= " + to_string(drift.status) +
-                               " threshold " + short_number(drift.status == Status::Alert ? alert : warn));
-            if (drift.status == Status::Alert) alerting.push_back(drift.name + " (psi = " + short_number(drift.psi) + ")");
+            // One line per column only at debug level: a wide table would flood the run's log.
+            ctx.log().debug("column '" + drift.name + "' (" + std::string(trellis::to_string(drift.type)) + ", " +
+                            std::to_string(drift.bins.size()) + " bins): psi = " + short_number(drift.psi) + " (" +
+                            to_string(drift.status) + ")");
+            const std::string entry = drift.name + " (psi = " + short_number(drift.psi) + ")";
+            if (drift.status == Status::Alert) alerting.push_back(entry);
+            else if (drift.status == Status::Warn) warning.push_back(entry);
         }
+        ctx.log().info("drift " + std::string(to_string(overall)) + " over " + std::to_string(drifts.size()) +
+                       " columns: " + std::to_string(alerting.size()) + " alert, " + std::to_string(warning.size()) +
+                       " warn; psi_max = " + short_number(psi_max));
+        if (!alerting.empty())
+            ctx.log().warn("drift alert (psi >= " + short_number(alert) + ") on columns: " + join(alerting));
+        if (!warning.empty())
+            ctx.log().warn("drift warn (psi >= " + short_number(warn) + ") on columns: " + join(warning));
         metrics.values["psi_max"] = psi_max;
 
         ctx.output("report", trellis::Report{report(overall, warn, alert, reference.num_rows(), current.num_rows(), drifts)});

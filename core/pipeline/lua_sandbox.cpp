@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <locale>
 #include <regex>
 #include <sstream>
 
@@ -24,6 +25,14 @@ std::string read_text(const std::filesystem::path& file) {
 }
 
 std::string mebibytes(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+// 10 -> "10", 0.5 -> "0.5": a limit as the user wrote it, not cut to whole seconds.
+std::string seconds_text(double seconds) {
+    std::ostringstream text;
+    text.imbue(std::locale::classic());
+    text << seconds;
+    return text.str();
+}
 
 } // namespace
 
@@ -110,18 +119,29 @@ void LuaSandbox::count_hook(lua_State* L, lua_Debug*) {
         self.executed_ += hook_interval;
         const double elapsed =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - self.started_).count();
+        std::string limit;
         if (self.executed_ > self.limits_.instructions)
-            self.kill_message_ = "script exceeded its instruction limit (" + std::to_string(self.limits_.instructions) +
-                                 " instructions; raise lua.instruction_limit if this is intended)";
+            limit = "script exceeded its instruction limit (" + std::to_string(self.limits_.instructions) +
+                    " instructions; raise lua.instruction_limit if this is intended)";
         else if (elapsed > self.limits_.seconds)
-            self.kill_message_ = "script exceeded its time limit (" + std::to_string(static_cast<int>(self.limits_.seconds)) +
-                                 " s; raise lua.time_limit if this is intended)";
+            limit = "script exceeded its time limit (" + seconds_text(self.limits_.seconds) +
+                    " s; raise lua.time_limit if this is intended)";
         else
             return;
+        // A hook runs without a frame of its own: level 0 is the Lua function that was running,
+        // so the message names the line of the runaway code, not the line that called it.
+        luaL_where(L, 0);
+        self.kill_message_ = lua_tostring(L, -1) + limit;
+        lua_pop(L, 1);
         self.killed_ = true;
         lua_sethook(L, &LuaSandbox::count_hook, LUA_MASKCOUNT, 1); // from now on, every instruction
     }
-    luaL_error(L, "%s", self.kill_message_.c_str());
+    self.raise_kill(L);
+}
+
+int LuaSandbox::raise_kill(lua_State* L) {
+    lua_pushstring(L, kill_message_.c_str());
+    return lua_error(L);
 }
 
 int LuaSandbox::message_handler(lua_State* L) {
@@ -139,20 +159,37 @@ int LuaSandbox::message_handler(lua_State* L) {
 int LuaSandbox::sandbox_pcall(lua_State* L) {
     luaL_checkany(L, 1);
     const int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
-    if (of(L).killed_) return lua_error(L);
+    if (of(L).killed_) return of(L).raise_kill(L);
     lua_pushboolean(L, status == LUA_OK);
     lua_insert(L, 1);
     return lua_gettop(L);
 }
 
+// xpcall's message handler, wrapped: a limit error is raised from inside the hook, where Lua keeps
+// hooks off, so the script's own handler would run unlimited (and could loop forever). Once the
+// script is killed the handler is skipped.
+int LuaSandbox::xpcall_handler(lua_State* L) {
+    if (of(L).killed_) {
+        lua_pushstring(L, of(L).kill_message_.c_str());
+        return 1;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 int LuaSandbox::sandbox_xpcall(lua_State* L) {
     const int n = lua_gettop(L);
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, &LuaSandbox::xpcall_handler, 1);
+    lua_replace(L, 2);
     lua_pushboolean(L, 1);  // first result if no errors
     lua_pushvalue(L, 1);    // function
     lua_rotate(L, 3, 2);    // move them below the function's arguments
     const int status = lua_pcall(L, n - 2, LUA_MULTRET, 2);
-    if (of(L).killed_) return lua_error(L);
+    if (of(L).killed_) return of(L).raise_kill(L); // whatever the handler made of it
     if (status != LUA_OK) {
         lua_pushboolean(L, 0);
         lua_pushvalue(L, -2);
@@ -269,6 +306,24 @@ int LuaSandbox::sandbox_collectgarbage(lua_State* L) {
     }
 }
 
+// setmetatable as in the base library, without finalizers: Lua runs __gc metamethods with hooks
+// turned off, so a finalizer would run outside the instruction and time limits (and could loop
+// forever).
+int LuaSandbox::sandbox_setmetatable(lua_State* L) {
+    const int type = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, type == LUA_TNIL || type == LUA_TTABLE, 2, "nil or table");
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL) return luaL_error(L, "cannot change a protected metatable");
+    if (type == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "setmetatable: __gc finalizers are not allowed in pipeline scripts");
+    }
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
 // Reading a global that was never set is almost always a typo in a pipeline: say so.
 int LuaSandbox::undefined_global(lua_State* L) {
     if (lua_type(L, 2) == LUA_TSTRING) return luaL_error(L, "undefined name '%s'", lua_tostring(L, 2));
@@ -308,6 +363,7 @@ void LuaSandbox::open_libraries() {
     lua_register(L_, "require", &LuaSandbox::sandbox_require);
     lua_register(L_, "print", &LuaSandbox::sandbox_print);
     lua_register(L_, "collectgarbage", &LuaSandbox::sandbox_collectgarbage);
+    lua_register(L_, "setmetatable", &LuaSandbox::sandbox_setmetatable);
     lua_newtable(L_);
     lua_setfield(L_, LUA_REGISTRYINDEX, modules_key);
 
@@ -351,12 +407,40 @@ void LuaSandbox::call(int nargs, int nresults) {
     const int base = lua_gettop(L_) - nargs; // the function's slot
     lua_pushcfunction(L_, &LuaSandbox::message_handler);
     lua_insert(L_, base);
+    // The hook enforces the time limit; the watchdog only acts if the hook cannot (a C call that
+    // never returns), after the limit and as much again (at least 2 s).
+    const double allowed = limits_.seconds + std::max(2.0, limits_.seconds);
+    char limit[32];
+    std::snprintf(limit, sizeof limit, "%g", limits_.seconds);
+    watchdog_.arm(std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(allowed)),
+                  script_name_ + ": script exceeded its time limit (" + limit +
+                      " s) inside a library call that cannot be interrupted (a backtracking string pattern?); "
+                      "trellis stops");
     const int status = lua_pcall(L_, nargs, nresults, base);
+    watchdog_.disarm();
     lua_remove(L_, base);
     if (status != LUA_OK) raise_script_error(status);
 }
 
+void LuaSandbox::run_protected(const std::function<void(lua_State*)>& body) {
+    const int top = lua_gettop(L_);
+    lua_pushlightuserdata(L_, const_cast<std::function<void(lua_State*)>*>(&body));
+    lua_pushcclosure(
+        L_,
+        [](lua_State* L) -> int {
+            auto* work = static_cast<const std::function<void(lua_State*)>*>(lua_touserdata(L, lua_upvalueindex(1)));
+            return lua_guarded(L, [&] {
+                (*work)(L);
+                return 0;
+            });
+        },
+        1);
+    call(0, 0);
+    lua_settop(L_, top);
+}
+
 void LuaSandbox::run_file(const std::filesystem::path& file, const std::string& display_name) {
+    script_name_ = display_name;
     const std::string text = read_text(file);
     const int status = luaL_loadbufferx(L_, text.data(), text.size(), ("@" + display_name).c_str(), "t");
     if (status != LUA_OK) raise_script_error(status);

@@ -8,6 +8,8 @@
 // errors (see guarded()), so they never unwind through Lua frames.
 #pragma once
 
+#include "pipeline/lua_watchdog.hpp"
+
 #include <lua.hpp>
 
 #include <chrono>
@@ -50,6 +52,12 @@ public:
     // budget, leaving `nresults` results. Throws ScriptError (stack restored) on any error.
     void call(int nargs, int nresults);
 
+    // Runs `body` inside a protected call with a fresh budget. Everything it does with the Lua API
+    // (building argument tables, calling a script function with lua_call, reading its results) is
+    // protected, so even a memory error there becomes a ScriptError instead of Lua's panic. A C++
+    // exception from `body` becomes a ScriptError too. The stack is left as it was.
+    void run_protected(const std::function<void(lua_State*)>& body);
+
     // Bytes the script's values take now.
     size_t memory_in_use() const { return used_; }
 
@@ -59,13 +67,16 @@ private:
     static int message_handler(lua_State* L);
     static int sandbox_pcall(lua_State* L);
     static int sandbox_xpcall(lua_State* L);
+    static int xpcall_handler(lua_State* L);
     static int sandbox_load(lua_State* L);
     static int sandbox_require(lua_State* L);
     static int sandbox_print(lua_State* L);
     static int sandbox_collectgarbage(lua_State* L);
+    static int sandbox_setmetatable(lua_State* L);
     static int undefined_global(lua_State* L);
     static LuaSandbox& of(lua_State* L);
 
+    int raise_kill(lua_State* L); // raises the limit error again, with the line that hit it
     void open_libraries();
     void start_budget();
     [[noreturn]] void raise_script_error(int status);
@@ -81,6 +92,8 @@ private:
     // instruction, so the script cannot catch the error and carry on.
     bool killed_ = false;
     std::string kill_message_;
+    std::string script_name_ = "script"; // for the watchdog's message
+    LuaWatchdog watchdog_;
 };
 
 // Runs `body` (a C function's work in C++); a C++ exception becomes a Lua error that names the

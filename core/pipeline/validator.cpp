@@ -98,7 +98,8 @@ private:
         auto it = by_id_.find(ref.stage_id);
         if (it != by_id_.end()) return it->second;
         std::vector<std::string> ids;
-        for (const auto& [id, index] : by_id_) ids.push_back(id);
+        for (const auto& [id, index] : by_id_)
+            if (index != i) ids.push_back(id); // the stage itself would be a cycle, not a fix
         fail(i, what + " names stage '" + ref.stage_id + "', but there is no stage with that id" + hint(ref.stage_id, ids));
         return no_stage;
     }
@@ -140,6 +141,12 @@ private:
             return;
         }
         node.inputs.push_back({port, producer, ref.port, type});
+    }
+
+    // "an int", "a float": config and artifact type names with their article.
+    static std::string with_article(const std::string& type) {
+        const bool vowel = !type.empty() && std::string("aeiou").find(type[0]) != std::string::npos;
+        return (vowel ? "an " : "a ") + type;
     }
 
     static std::string describe_value(const nlohmann::json& value) {
@@ -194,11 +201,11 @@ private:
                 continue;
             }
             if (field.ref) {
-                fail(i, "config key '" + key + "' takes a " + spec->type + ", not a stage output");
+                fail(i, "config key '" + key + "' takes " + with_article(spec->type) + ", not a stage output");
                 continue;
             }
             if (!value_matches_type(field.value, spec->type)) {
-                fail(i, "config key '" + key + "' must be a " + spec->type + ", not " + describe_value(field.value));
+                fail(i, "config key '" + key + "' must be " + with_article(spec->type) + ", not " + describe_value(field.value));
                 continue;
             }
             node.config[key] = field.value;
@@ -249,34 +256,46 @@ private:
             if (waiting[i] == 0) ready.push(i);
         }
         pipeline_.order.clear();
-        while (!ready.empty()) {
-            const size_t i = ready.top();
-            ready.pop();
-            pipeline_.order.push_back(i);
-            for (size_t next : pipeline_.stages[i].downstream)
-                if (--waiting[next] == 0) ready.push(next);
+        std::vector<bool> in_cycle(n, false);
+        for (;;) {
+            while (!ready.empty()) {
+                const size_t i = ready.top();
+                ready.pop();
+                if (!in_cycle[i]) pipeline_.order.push_back(i);
+                for (size_t next : pipeline_.stages[i].downstream)
+                    if (waiting[next] > 0 && --waiting[next] == 0) ready.push(next);
+            }
+            // Stages still waiting are in a cycle or after one. Report each cycle once, then
+            // release its stages so that the stages after it are checked for cycles of their own.
+            size_t at = 0;
+            while (at < n && waiting[at] == 0) ++at;
+            if (at == n) return;
+            // Walk upstream among the stages left waiting until one repeats: that is a cycle.
+            std::vector<size_t> path;
+            std::vector<int> seen(n, -1);
+            while (seen[at] < 0) {
+                seen[at] = static_cast<int>(path.size());
+                path.push_back(at);
+                for (size_t up : pipeline_.stages[at].upstream)
+                    if (waiting[up] > 0) {
+                        at = up;
+                        break;
+                    }
+            }
+            std::vector<size_t> cycle(path.begin() + seen[at], path.end());
+            std::reverse(cycle.begin(), cycle.end()); // in the direction data flows
+            // Start the text at the stage the problem is reported on: the first in the script.
+            std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()), cycle.end());
+            std::string text;
+            for (size_t s : cycle) text += pipeline_.stages[s].id + " -> ";
+            text += pipeline_.stages[cycle.front()].id;
+            fail(cycle.front(), "cycle: " + text);
+            for (size_t s : cycle) {
+                in_cycle[s] = true;
+                waiting[s] = 0;
+                ready.push(s);
+            }
         }
-        if (pipeline_.order.size() == n) return;
-        // Walk upstream among the stages left waiting until one repeats: that is a cycle.
-        size_t at = 0;
-        while (waiting[at] == 0) ++at;
-        std::vector<size_t> path;
-        std::vector<int> seen(n, -1);
-        while (seen[at] < 0) {
-            seen[at] = static_cast<int>(path.size());
-            path.push_back(at);
-            for (size_t up : pipeline_.stages[at].upstream)
-                if (waiting[up] > 0) {
-                    at = up;
-                    break;
-                }
-        }
-        std::vector<size_t> cycle(path.begin() + seen[at], path.end());
-        std::reverse(cycle.begin(), cycle.end());
-        std::string text;
-        for (size_t s : cycle) text += pipeline_.stages[s].id + " -> ";
-        text += pipeline_.stages[cycle.front()].id;
-        fail(*std::min_element(cycle.begin(), cycle.end()), "cycle: " + text);
     }
 
     Pipeline& pipeline_;

@@ -175,7 +175,7 @@ TEST_CASE("executor: an isolated stage that segfaults fails only its stage, with
     CHECK_THAT(summary_line(result, "after_fine"), Catch::Contains("succeeded"));
 }
 
-TEST_CASE("executor: run.isolate isolates every stage of a plugin; an abort is named") {
+TEST_CASE("executor: run.isolate isolates every stage of a plugin, and an abort is named") {
     Sandbox sandbox;
     const auto result = run_script(sandbox, R"(
         stage "test.crash" { id = "crash", how = "abort" }

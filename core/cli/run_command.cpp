@@ -7,6 +7,7 @@
 #include "log/logging.hpp"
 #include "pipeline/pipeline_script.hpp"
 #include "pipeline/validator.hpp"
+#include "util/child_process.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -129,6 +130,7 @@ int run_pipeline(CliContext& context, const ScriptArgs& args, const RunArgs& run
     struct sigaction previous {};
     sigaction(SIGINT, &action, &previous);
 
+    loaded.script->set_interrupt(&interrupts);
     core::RunProgress progress(pipeline, isatty(STDERR_FILENO));
     const auto start = Clock::now();
     core::RunOutcome outcome = core::execute_pipeline(pipeline, loaded.script.get(), context.registry(), options, progress);
@@ -149,7 +151,9 @@ int run_pipeline(CliContext& context, const ScriptArgs& args, const RunArgs& run
 
     const int code = outcome.interrupted ? exit_interrupted : outcome.succeeded() ? exit_ok : exit_run_failed;
     if (outcome.abandoned > 0) {
-        // Threads still inside a plugin cannot be joined; leave without running destructors under them.
+        // Threads still inside a plugin cannot be joined; leave without running destructors under
+        // them, and take their isolated processes along.
+        core::kill_child_groups();
         spdlog::default_logger()->flush();
         std::_Exit(code);
     }

@@ -105,6 +105,11 @@ save_run_outputs(const core::Pipeline& pipeline, const core::RunOutcome& outcome
                 entry["outputs"][port] = {{"metrics", values}};
                 continue;
             } else if (artifact.type == TRELLIS_ARTIFACT_REPORT) {
+                // Ids and port names are checked names; still, nothing is written outside the run.
+                const auto relative = (std::filesystem::path(node.id) / (port + ".json")).lexically_normal();
+                if (relative.is_absolute() || relative.begin()->string() == "..")
+                    throw std::runtime_error("refusing to write output '" + port + "' of stage '" + node.id +
+                                             "' outside the run folder");
                 const auto report = deserialize_report(bytes);
                 const auto parsed = nlohmann::json::parse(report.json, nullptr, false);
                 file = run_dir / node.id / (port + ".json");

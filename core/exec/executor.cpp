@@ -34,6 +34,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Yields for at most 50 us until `ready` holds. Bounded by time, not by count: on a loaded
+// machine each yield can take milliseconds, and deadlines and Ctrl-C must still be noticed.
+template <class Ready> void spin_until(Ready ready) {
+    const auto until = Clock::now() + std::chrono::microseconds(50);
+    while (!ready() && Clock::now() < until) std::this_thread::yield();
+}
+
 struct Task {
     size_t stage = 0;
     uint64_t generation = 0;
@@ -79,8 +86,7 @@ public:
     std::vector<Completion> wait(Clock::time_point until) {
         // Most stages of a generated pipeline take microseconds: spin a little before sleeping, as
         // a futex wake-up costs more than the stage.
-        for (int spin = 0; spin < 2000 && !shared_->has_completions.load(std::memory_order_acquire); ++spin)
-            std::this_thread::yield();
+        spin_until([&] { return shared_->has_completions.load(std::memory_order_acquire); });
         std::unique_lock lock(shared_->mutex);
         shared_->completion_ready.wait_until(lock, until, [&] { return !shared_->completions.empty(); });
         std::vector<Completion> out;
@@ -117,8 +123,7 @@ private:
     static void work(const std::shared_ptr<Shared>& shared) {
         for (;;) {
             std::unique_ptr<Task> task;
-            for (int spin = 0; spin < 2000 && shared->queued.load(std::memory_order_acquire) == 0; ++spin)
-                std::this_thread::yield();
+            spin_until([&] { return shared->queued.load(std::memory_order_acquire) != 0; });
             {
                 std::unique_lock lock(shared->mutex);
                 shared->task_ready.wait(lock, [&] { return shared->stopping || !shared->tasks.empty(); });
@@ -197,7 +202,7 @@ public:
             start_due_retries();
             observer_.tick();
         }
-        outcome_.abandoned = pool_.abandoned();
+        outcome_.abandoned += pool_.abandoned(); // plus those a second Ctrl-C stopped waiting for
         if (outcome_.abandoned > 0 || stop_now_) pool_.detach_all();
         outcome_.seconds = std::chrono::duration<double>(Clock::now() - started).count();
         return std::move(outcome_);
@@ -248,6 +253,12 @@ private:
     Clock::time_point next_wakeup() const {
         auto until = Clock::now() + std::chrono::milliseconds(100);
         for (const auto& [when, stage] : delayed_) until = std::min(until, when);
+        for (size_t i : in_flight_) {
+            const Running& slot = running_[i];
+            if (!slot.timed_out) until = std::min(until, slot.deadline);
+            else if (slot.stop_requested != Clock::time_point::max())
+                until = std::min(until, slot.stop_requested + options_.stop_grace);
+        }
         return until;
     }
 
@@ -340,7 +351,7 @@ private:
         slot.active = false;
         --active_;
         in_flight_.erase(completion.stage);
-        if (slot.timed_out && !completion.result.ok()) {
+        if (slot.timed_out) { // even if it finished after all: it ran past its limit
             const auto& node = pipeline_.stages[completion.stage];
             completion.result = {TRELLIS_ERR_FAILED, "timed out after " + seconds_text(node.timeout), {}, {}};
         }
@@ -420,13 +431,20 @@ private:
             stop("--fail-fast after stage '" + node.id + "' failed");
     }
 
-    void skip(size_t i, const std::string& why) {
-        StageRecord& record = outcome_.stages[i];
-        if (record.state != StageState::Waiting) return;
-        record.state = StageState::Skipped;
-        record.message = why;
-        observer_.stage_finished(i, outcome_.stages[i]);
-        for (size_t next : pipeline_.stages[i].downstream) skip(next, why);
+    // Skips `first` and everything downstream of it; a worklist, as a failure at the head of a
+    // long chain would overflow the stack if this recursed.
+    void skip(size_t first, const std::string& why) {
+        std::vector<size_t> pending{first};
+        while (!pending.empty()) {
+            const size_t i = pending.back();
+            pending.pop_back();
+            StageRecord& record = outcome_.stages[i];
+            if (record.state != StageState::Waiting) continue;
+            record.state = StageState::Skipped;
+            record.message = why;
+            observer_.stage_finished(i, record);
+            for (size_t next : pipeline_.stages[i].downstream) pending.push_back(next);
+        }
     }
 
     void cancel_waiting(size_t i, const std::string& why) {

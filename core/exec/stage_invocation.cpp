@@ -106,6 +106,7 @@ AttemptResult run_isolated(const StageAttempt& attempt) {
     posix_spawnattr_destroy(&attributes);
     if (spawned != 0)
         return {TRELLIS_ERR_INTERNAL, "cannot start the isolated stage process: " + std::string(strerror(spawned)), {}, {}};
+    register_child_group(pid);
 
     using Clock = std::chrono::steady_clock;
     int status = 0;
@@ -127,6 +128,7 @@ AttemptResult run_isolated(const StageAttempt& attempt) {
         pause = std::min(pause * 2, std::chrono::microseconds(10'000));
     }
     kill(-pid, SIGKILL); // anything the plugin left running in its group
+    unregister_child_group(pid);
 
     if (WIFSIGNALED(status)) {
         if (attempt.cancelled && attempt.cancelled->load())

@@ -123,6 +123,8 @@ void LuaSandbox::count_hook(lua_State* L, lua_Debug*) {
         if (self.executed_ > self.limits_.instructions)
             limit = "script exceeded its instruction limit (" + std::to_string(self.limits_.instructions) +
                     " instructions; raise lua.instruction_limit if this is intended)";
+        else if (self.interrupts_ && self.interrupts_->load() > 0)
+            limit = "script interrupted";
         else if (elapsed > self.limits_.seconds)
             limit = "script exceeded its time limit (" + seconds_text(self.limits_.seconds) +
                     " s; raise lua.time_limit if this is intended)";

@@ -12,6 +12,7 @@
 
 #include <lua.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -58,6 +59,9 @@ public:
     // exception from `body` becomes a ScriptError too. The stack is left as it was.
     void run_protected(const std::function<void(lua_State*)>& body);
 
+    // A counter that, once above zero, stops any running script (Ctrl-C during a run).
+    void set_interrupt(const std::atomic<int>* interrupts) { interrupts_ = interrupts; }
+
     // Bytes the script's values take now.
     size_t memory_in_use() const { return used_; }
 
@@ -93,6 +97,7 @@ private:
     bool killed_ = false;
     std::string kill_message_;
     std::string script_name_ = "script"; // for the watchdog's message
+    const std::atomic<int>* interrupts_ = nullptr;
     LuaWatchdog watchdog_;
 };
 

@@ -1,5 +1,7 @@
 #include "pipeline/lua_watchdog.hpp"
 
+#include "util/child_process.hpp"
+
 #include <cstdio>
 #include <unistd.h>
 
@@ -43,6 +45,7 @@ void LuaWatchdog::watch() {
             continue;
         std::fprintf(stderr, "trellis: error: %s\n", message_.c_str());
         std::fflush(stderr);
+        kill_child_groups();
         _exit(2); // the stuck thread cannot be unwound; nothing else is safe to run
     }
 }

@@ -38,6 +38,14 @@ bool is_identifier(const std::string& text) {
     return true;
 }
 
+// Port names as plugins declare them: [a-z_][a-z0-9_]*.
+bool is_port_name(const std::string& text) {
+    if (text.empty() || text.size() > 64 || std::isdigit(static_cast<unsigned char>(text[0]))) return false;
+    for (char c : text)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+    return true;
+}
+
 // A --set value takes the type of the param's default.
 nlohmann::json parse_override(const std::string& key, const std::string& text, const nlohmann::json& fallback) {
     auto bad = [&](const char* what) {
@@ -109,11 +117,12 @@ LuaCallback read_callback(lua_State* L, int index, const std::string& key) {
     return {luaL_ref(L, LUA_REGISTRYINDEX)};
 }
 
-double read_number(lua_State* L, int index, const std::string& key, double min) {
+// Seconds: at most a year, far beyond any real stage and far inside what a clock can add.
+double read_seconds(lua_State* L, int index, const std::string& key) {
     if (lua_type(L, index) != LUA_TNUMBER) throw std::invalid_argument(key + " must be a number, not a " + type_name(L, index));
     const double value = lua_tonumber(L, index);
-    if (!std::isfinite(value) || value < min)
-        throw std::invalid_argument(key + " must be a number of at least " + std::to_string(static_cast<int>(min)));
+    if (!std::isfinite(value) || value < 0 || value > 31'536'000)
+        throw std::invalid_argument(key + " must be a number of seconds from 0 to 31536000 (a year)");
     return value;
 }
 
@@ -137,9 +146,9 @@ bool read_run_option(lua_State* L, const std::string& key, int value, StageNode&
             throw std::invalid_argument("retries must be a whole number from 0 to 100");
         node.retries = static_cast<int>(lua_tointeger(L, value));
     } else if (key == "retry_delay") {
-        node.retry_delay = read_number(L, value, key, 0);
+        node.retry_delay = read_seconds(L, value, key);
     } else if (key == "timeout") {
-        node.timeout = read_number(L, value, key, 0);
+        node.timeout = read_seconds(L, value, key);
         if (node.timeout <= 0) throw std::invalid_argument("timeout must be a positive number of seconds");
     } else if (key == "isolate") {
         if (lua_type(L, value) != LUA_TBOOLEAN) throw std::invalid_argument("isolate must be true or false");
@@ -248,6 +257,10 @@ int l_lua_stage(lua_State* L) {
                     const std::string type = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
                     if (lua_type(L, -2) != LUA_TSTRING || (type != "metrics" && type != "report"))
                         throw std::invalid_argument("lua_stage: each output is name = \"metrics\" or name = \"report\"");
+                    // Output names become file names in the run folder: plain port names only.
+                    if (!is_port_name(lua_tostring(L, -2)))
+                        throw std::invalid_argument("lua_stage: output name '" + std::string(lua_tostring(L, -2)) +
+                                                    "' must be lower-case letters, digits and _, starting with a letter or _");
                     node.lua_outputs[lua_tostring(L, -2)] = type;
                     lua_pop(L, 1);
                 }
@@ -373,8 +386,28 @@ PipelineScript& script_of(lua_State* L) {
 }
 } // namespace
 
-nlohmann::json lua_to_json(lua_State* L, int index, const std::string& what, int depth) {
+namespace {
+
+// What one conversion may produce. The copy lives outside the Lua state, beyond the reach of its
+// memory limit and instruction hook, and a table shared by many keys is copied at every one of
+// them, so a few lines of Lua could otherwise ask for gigabytes.
+struct JsonBudget {
+    size_t values = 0;
+    size_t bytes = 0;
+    static constexpr size_t max_values = 1'000'000;
+    static constexpr size_t max_bytes = size_t{64} << 20;
+    void charge(const std::string& what, size_t more_bytes) {
+        bytes += more_bytes;
+        if (++values > max_values || bytes > max_bytes)
+            throw std::invalid_argument(what + " is too large to be a config value (more than 1,000,000 values or "
+                                               "64 MiB of text)");
+    }
+};
+
+nlohmann::json convert(lua_State* L, int index, const std::string& what, int depth, JsonBudget& budget) {
     index = lua_absindex(L, index);
+    budget.charge(what, 0);
+    luaL_checkstack(L, 4, "config value nests too deeply"); // each level keeps a key and a value
     if (depth > 32) throw std::invalid_argument(what + " nests too deeply (a table that contains itself?)");
     switch (lua_type(L, index)) {
     case LUA_TNIL: return nullptr;
@@ -388,33 +421,38 @@ nlohmann::json lua_to_json(lua_State* L, int index, const std::string& what, int
     case LUA_TSTRING: {
         size_t size = 0;
         const char* text = lua_tolstring(L, index, &size);
+        budget.charge(what, size);
         return std::string(text, size);
     }
     case LUA_TTABLE: {
         const auto length = static_cast<lua_Integer>(lua_rawlen(L, index));
         lua_Integer count = 0;
-        bool string_keys = true;
+        bool string_keys = true, sequence_keys = true;
         lua_pushnil(L);
         while (lua_next(L, index) != 0) {
             ++count;
             if (lua_type(L, -2) != LUA_TSTRING) string_keys = false;
+            if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 || lua_tointeger(L, -2) > length) sequence_keys = false;
             lua_pop(L, 1);
         }
-        if (count == length) {
+        if (count == length && sequence_keys) {
             nlohmann::json array = nlohmann::json::array();
             for (lua_Integer i = 1; i <= length; ++i) {
                 lua_rawgeti(L, index, i);
-                array.push_back(lua_to_json(L, -1, what + "[" + std::to_string(i) + "]", depth + 1));
+                array.push_back(convert(L, -1, what + "[" + std::to_string(i) + "]", depth + 1, budget));
                 lua_pop(L, 1);
             }
             return array;
         }
-        if (!string_keys) throw std::invalid_argument(what + " mixes a list with named keys");
+        if (!string_keys)
+            throw std::invalid_argument(what + " mixes a list with named keys, or has holes or numbered keys a list "
+                                               "cannot hold");
         nlohmann::json object = nlohmann::json::object();
         lua_pushnil(L);
         while (lua_next(L, index) != 0) {
             const std::string key = lua_tostring(L, -2);
-            object[key] = lua_to_json(L, -1, what + "." + key, depth + 1);
+            budget.charge(what, key.size());
+            object[key] = convert(L, -1, what + "." + key, depth + 1, budget);
             lua_pop(L, 1);
         }
         return object;
@@ -424,6 +462,13 @@ nlohmann::json lua_to_json(lua_State* L, int index, const std::string& what, int
             throw std::invalid_argument(what + " holds a stage output; outputs can only be wired to inputs");
         throw std::invalid_argument(what + " is a " + type_name(L, index) + ", which a config value cannot hold");
     }
+}
+
+} // namespace
+
+nlohmann::json lua_to_json(lua_State* L, int index, const std::string& what) {
+    JsonBudget budget;
+    return convert(L, index, what, 0, budget);
 }
 
 void push_json(lua_State* L, const nlohmann::json& value) {

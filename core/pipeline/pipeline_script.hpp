@@ -38,6 +38,8 @@ public:
     ~PipelineScript();
 
     Pipeline& pipeline() { return pipeline_; }
+    // Lets Ctrl-C stop a callback or Lua stage that is running (see LuaSandbox::set_interrupt).
+    void set_interrupt(const std::atomic<int>* interrupts) { sandbox_->set_interrupt(interrupts); }
     const Pipeline& pipeline() const { return pipeline_; }
 
     // A stage's `when` condition: true lets its downstream stages run. Throws ScriptError.
@@ -67,7 +69,8 @@ private:
 
 // Lua value at `index` as JSON (tables: a sequence becomes an array, string keys an object).
 // Throws std::invalid_argument naming `what` for values JSON cannot hold (functions, NaN, ...).
-nlohmann::json lua_to_json(lua_State* L, int index, const std::string& what, int depth = 0);
+// At most 1,000,000 values and 64 MiB of text.
+nlohmann::json lua_to_json(lua_State* L, int index, const std::string& what);
 // Pushes a JSON value as a Lua value.
 void push_json(lua_State* L, const nlohmann::json& value);
 

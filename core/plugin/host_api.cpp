@@ -189,7 +189,12 @@ int32_t model_predict(trellis_context* ctx, const uint8_t* model, size_t model_s
     }
     // The flavor's own calls get a context with only a logger: it has no config, inputs or outputs.
     trellis_context flavor_context;
-    flavor_context.logger = ctx->logger;
+    {
+        // The flavor logs under the stage's name; the stage's own threads may be logging too.
+        std::lock_guard lock(ctx->mutex);
+        flavor_context.logger = ctx->logger;
+        flavor_context.logger_name = ctx->logger_name;
+    }
     trellis_error error;
     trellis_predictor* predictor = nullptr;
     int32_t status = entry.flavor->load(host_api(), &flavor_context, model, model_size, &predictor, &error);

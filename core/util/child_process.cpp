@@ -1,6 +1,9 @@
 #include "util/child_process.hpp"
 
+#include <csignal>
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <unistd.h>
 
 extern char** environ;
@@ -27,6 +30,26 @@ std::vector<std::string> child_environment() {
     env.push_back(asan);
 #endif
     return env;
+}
+
+namespace {
+std::mutex child_groups_mutex;
+std::set<int> child_groups;
+} // namespace
+
+void register_child_group(int pgid) {
+    std::lock_guard lock(child_groups_mutex);
+    child_groups.insert(pgid);
+}
+
+void unregister_child_group(int pgid) {
+    std::lock_guard lock(child_groups_mutex);
+    child_groups.erase(pgid);
+}
+
+void kill_child_groups() noexcept {
+    std::lock_guard lock(child_groups_mutex);
+    for (int pgid : child_groups) ::kill(-pgid, SIGKILL);
 }
 
 std::vector<char*> environment_pointers(std::vector<std::string>& env) {

@@ -15,6 +15,13 @@ std::string signal_name(int signal);
 // it is.
 std::vector<std::string> child_environment();
 
+// Process groups of children that must not outlive this process (isolated stages). A path that
+// leaves without waiting for them (a second Ctrl-C, a stage abandoned, the Lua watchdog) kills
+// them first, so no stage process is left running behind trellis.
+void register_child_group(int pgid);
+void unregister_child_group(int pgid);
+void kill_child_groups() noexcept;
+
 // Pointers into `env` for posix_spawn, NULL-terminated; valid while `env` is.
 std::vector<char*> environment_pointers(std::vector<std::string>& env);
 

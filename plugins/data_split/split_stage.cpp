@@ -2,6 +2,8 @@
 // of a column in the same proportion in both (stratified), reproducibly from a seed.
 #include <trellis/sdk.hpp>
 
+#include <algorithm>
+
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -81,6 +83,32 @@ Column take_rows(const Column& source, const std::vector<size_t>& rows) {
 
 // Holds out a fraction of a table's rows for testing; a stage of its own so that every pipeline
 // splits the same, documented way and the split is part of the recorded lineage.
+// How many test rows each stratum gives: round(n * fraction) in all, shared out by largest
+// remainder so that many small classes do not each round up and overshoot the fraction.
+std::vector<size_t> allocate_test_rows(const std::vector<std::vector<size_t>>& strata, size_t n, double fraction) {
+    const auto total = static_cast<size_t>(std::llround(static_cast<double>(n) * fraction));
+    std::vector<size_t> counts(strata.size());
+    std::vector<std::pair<double, size_t>> remainders; // (remainder, stratum), largest first
+    size_t given = 0;
+    for (size_t s = 0; s < strata.size(); ++s) {
+        const double exact = static_cast<double>(strata[s].size()) * fraction;
+        counts[s] = static_cast<size_t>(exact);
+        given += counts[s];
+        remainders.emplace_back(exact - static_cast<double>(counts[s]), s);
+    }
+    // Ties go to the stratum seen first, so the result depends only on the data.
+    std::stable_sort(remainders.begin(), remainders.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (size_t k = 0; given < total && k < remainders.size(); ++k) {
+        const size_t s = remainders[k].second;
+        if (counts[s] < strata[s].size()) {
+            ++counts[s];
+            ++given;
+        }
+    }
+    return counts;
+}
+
 class Splitter : public trellis::DataStage {
 public:
     // Declares the ports and keys so the host validates config before run() and documents the stage.
@@ -116,10 +144,12 @@ public:
         }
         const std::vector<std::vector<size_t>> strata = group_rows(table, stratify);
 
+        const std::vector<size_t> test_counts = allocate_test_rows(strata, n, fraction);
         std::vector<bool> is_test(n, false);
         SplitMix64 rng(seed);
-        for (const auto& stratum : strata) {
-            const auto n_test = static_cast<size_t>(std::llround(static_cast<double>(stratum.size()) * fraction));
+        for (size_t s = 0; s < strata.size(); ++s) {
+            const auto& stratum = strata[s];
+            const size_t n_test = test_counts[s];
             std::vector<size_t> order = stratum;
             if (shuffle) { // Fisher-Yates; one generator across strata, in first-seen order
                 for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <csignal>
 #include <fcntl.h>
 #include <spawn.h>
@@ -283,37 +284,136 @@ TEST_CASE("executor: a Lua stage that returns the wrong outputs fails with the s
     CHECK_THAT(summary_line(result, "typed"), Catch::Contains("lua stage 'typed' output 'summary': metric 'auc' is not a number"));
 }
 
+// A `trellis run pipeline.lua` started in the background, as a terminal would, to be signalled.
+class BackgroundRun {
+public:
+    BackgroundRun(const Sandbox& sandbox, const std::string& env = "") : out_(sandbox.dir() / "out.txt"), err_(sandbox.dir() / "err.txt") {
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const std::string command = "cd " + trellis::testing::quote(sandbox.dir().string()) + " && TRELLIS_CACHE_DIR=" +
+                                    trellis::testing::quote(sandbox.cache().string()) + " " + env + " exec " +
+                                    trellis::testing::quote(TRELLIS_BINARY) + " " + plugins + "run pipeline.lua";
+        const char* argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
+        REQUIRE(posix_spawn(&pid_, "/bin/sh", &actions, nullptr, const_cast<char* const*>(argv), environ) == 0);
+        posix_spawn_file_actions_destroy(&actions);
+    }
+    // Waits (up to 30 s) until the log says `text`.
+    bool wait_for_log(const std::string& text) const {
+        const auto start = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() - start < std::chrono::seconds(30)) {
+            if (trellis::testing::read_file(err_).find(text) != std::string::npos) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    }
+    void interrupt() const { kill(pid_, SIGINT); }
+    // The exit code, or -1 if it did not exit by itself.
+    int wait() {
+        int status = 0;
+        waitpid(pid_, &status, 0);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    std::string out() const { return trellis::testing::read_file(out_); }
+    std::string err() const { return trellis::testing::read_file(err_); }
+
+private:
+    std::filesystem::path out_, err_;
+    pid_t pid_ = 0;
+};
+
+// Whether an isolated stage process (`trellis exec-stage`) is running in folder `dir`.
+bool stage_process_running_in(const std::filesystem::path& dir) {
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        std::ifstream in(entry.path() / "cmdline");
+        const std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+        if (cmdline.find("exec-stage") == std::string::npos) continue;
+        std::error_code ec;
+        if (std::filesystem::read_symlink(entry.path() / "cwd", ec) == dir) return true;
+    }
+    return false;
+}
+
 TEST_CASE("executor: Ctrl-C cancels running stages and exits with 130 and a summary") {
     Sandbox sandbox;
     sandbox.write("pipeline.lua", R"(
         local slow = stage "test.sleep" { id = "slow", seconds = 60 }
         stage "test.noop" { id = "later", ["in"] = slow.out }
     )");
-    const auto out = sandbox.dir() / "out.txt", err = sandbox.dir() / "err.txt";
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const std::string command = "cd " + trellis::testing::quote(sandbox.dir().string()) + " && TRELLIS_CACHE_DIR=" +
-                                trellis::testing::quote(sandbox.cache().string()) + " exec " +
-                                trellis::testing::quote(TRELLIS_BINARY) + " " + plugins + "run pipeline.lua";
-    const char* argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
-    pid_t pid = 0;
-    REQUIRE(posix_spawn(&pid, "/bin/sh", &actions, nullptr, const_cast<char* const*>(argv), environ) == 0);
-    posix_spawn_file_actions_destroy(&actions);
     const auto start = std::chrono::steady_clock::now();
-    while (trellis::testing::read_file(err).find("stage 'slow' (test.sleep) started") == std::string::npos &&
-           std::chrono::steady_clock::now() - start < std::chrono::seconds(30))
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    kill(pid, SIGINT);
-    int status = 0;
-    waitpid(pid, &status, 0);
+    BackgroundRun run(sandbox);
+    REQUIRE(run.wait_for_log("stage 'slow' (test.sleep) started"));
+    run.interrupt();
+    CHECK(run.wait() == 130);
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 130);
-    const std::string summary = trellis::testing::read_file(out);
+    const std::string summary = run.out();
     CHECK_THAT(summary, Catch::Contains("pipeline pipeline: interrupted"));
     CHECK_THAT(summary, Catch::Contains("slow") && Catch::Contains("cancelled") && Catch::Contains("interrupted"));
+}
+
+TEST_CASE("executor: a second Ctrl-C stops at once and leaves no isolated stage process behind") {
+    Sandbox sandbox;
+    sandbox.write("pipeline.lua", R"(stage "test.hang" { id = "stuck", isolate = true })");
+    BackgroundRun run(sandbox);
+    REQUIRE(run.wait_for_log("stage 'stuck' (test.hang) started"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300)); // let the child start
+    REQUIRE(stage_process_running_in(sandbox.dir()));
+    run.interrupt();
+    REQUIRE(run.wait_for_log("press Ctrl-C again"));
+    run.interrupt();
+    CHECK(run.wait() == 130);
+    CHECK_THAT(run.out(), Catch::Contains("interrupted twice, not waited for"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK_FALSE(stage_process_running_in(sandbox.dir()));
+}
+
+TEST_CASE("executor: Ctrl-C stops a Lua callback that would run for a day") {
+    Sandbox sandbox;
+    sandbox.write("pipeline.lua", R"(
+        stage "test.metrics" { id = "m", when = function(r) print("spinning") while true do end end }
+    )");
+    BackgroundRun run(sandbox, "TRELLIS_LUA_TIME_LIMIT=86400 TRELLIS_LUA_INSTRUCTION_LIMIT=1000000000000000");
+    REQUIRE(run.wait_for_log("spinning"));
+    const auto start = std::chrono::steady_clock::now();
+    run.interrupt();
+    CHECK(run.wait() == 130);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+    CHECK_THAT(run.out(), Catch::Contains("script interrupted"));
+}
+
+TEST_CASE("executor: a stage that ignores its timeout but finishes later still fails") {
+    Sandbox sandbox;
+    const auto result = run_script(sandbox, R"(stage "test.hang" { id = "late", seconds = 1, timeout = 0.3 })");
+    CHECK(result.exit_code == 1);
+    CHECK_THAT(summary_line(result, "late"), Catch::Contains("failed") && Catch::Contains("timed out after 0.3 s"));
+}
+
+TEST_CASE("executor: a failure at the head of a long chain skips all of it") {
+    Sandbox sandbox;
+    const auto result = run_script(sandbox, R"(
+        local prev = stage "test.fail" { id = "head" }
+        for i = 1, 100000 do prev = stage "test.noop" { id = "s" .. i, ["in"] = prev.out } end
+    )");
+    CHECK(result.exit_code == 1);
+    CHECK_THAT(result.out, Catch::Contains("100001 stages: 1 failed, 100000 skipped"));
+}
+
+TEST_CASE("executor: out-of-range options and runaway config values are refused before running") {
+    Sandbox sandbox;
+    auto result = run_script(sandbox, "stage \"test.sleep\" { id = \"a\", timeout = 1e10 }\n");
+    CHECK(result.exit_code == 2);
+    CHECK_THAT(result.err, Catch::Contains("pipeline.lua:1: timeout must be a number of seconds from 0 to 31536000"));
+    result = run_script(sandbox, "local t = { 1 }\nfor i = 1, 24 do t = { a = t, b = t } end\nstage \"test.sleep\" { label = t }\n");
+    CHECK(result.exit_code == 2);
+    CHECK_THAT(result.err, Catch::Contains("pipeline.lua:3: 'label'") && Catch::Contains("is too large to be a config value"));
+    result = run_script(sandbox, "local P = params { opts = { 1, nil, 3, x = 5 } }\n");
+    CHECK(result.exit_code == 2);
+    CHECK_THAT(result.err, Catch::Contains("pipeline.lua:1: param 'opts' mixes a list with named keys"));
+    result = run_script(sandbox, R"(lua_stage { id = "x", outputs = { ["../../evil"] = "report" }, run = function() return {} end })");
+    CHECK(result.exit_code == 2);
+    CHECK_THAT(result.err, Catch::Contains("lua_stage: output name '../../evil' must be lower-case letters"));
+    CHECK_FALSE(std::filesystem::exists(sandbox.dir() / ".trellis"));
 }
 
 TEST_CASE("executor: the quickstart pipeline runs end to end and exports a model") {

@@ -173,6 +173,27 @@ TEST_CASE("data.split: stratify without shuffle holds out the last rows of each 
     CHECK(test.size() == 5);
 }
 
+TEST_CASE("data.split: many small classes still hold out round(n * fraction) rows in all") {
+    // 10 classes of 3 rows at 0.2: each class alone would round 0.6 up to 1 (10 of 30 rows, 33%).
+    Column cls("cls", ColumnType::Int64), id("id", ColumnType::Int64);
+    for (int64_t i = 0; i < 30; ++i) {
+        cls.append_int(i % 10);
+        id.append_int(i);
+    }
+    trellis::Table table;
+    table.add_column(std::move(id));
+    table.add_column(std::move(cls));
+    const auto result = split(table, {{"test_fraction", 0.2}, {"stratify", "cls"}, {"seed", 1}});
+    CHECK(result.test.num_rows() == 6);
+    CHECK(result.train.num_rows() == 24);
+    // Ties in the remainders go to the classes seen first: classes 0..5 give one test row each.
+    std::vector<int64_t> classes;
+    const auto& test_cls = result.test.column("cls");
+    for (size_t r = 0; r < result.test.num_rows(); ++r) classes.push_back(test_cls.int_at(r));
+    std::sort(classes.begin(), classes.end());
+    CHECK(classes == std::vector<int64_t>{0, 1, 2, 3, 4, 5});
+}
+
 TEST_CASE("data.split: errors name the key, column or row at fault") {
     const trellis::Table table = numbered(30);
     for (double bad : {0.0, 1.0, -0.5, 1.5}) {

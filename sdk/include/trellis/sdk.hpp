@@ -3,5 +3,6 @@
 
 #include <trellis/artifacts.hpp>
 #include <trellis/flavor.hpp>
+#include <trellis/json.hpp>
 #include <trellis/plugin.hpp>
 #include <trellis/stage.hpp>

@@ -110,6 +110,7 @@ int run_pipeline(CliContext& context, const ScriptArgs& args, const RunArgs& run
     const auto run_dir = settings.store_path() / "runs" / run_id;
     std::filesystem::create_directories(run_dir);
     core::logging::add_file_sink(run_dir / "run.log");
+    spdlog::flush_every(std::chrono::seconds(1)); // so `tail -f run.log` follows a long run
     spdlog::info("run {} of pipeline '{}' ({} stage{}) in {}", run_id, pipeline.name, pipeline.stages.size(),
                  pipeline.stages.size() == 1 ? "" : "s", run_dir.string());
 
@@ -230,6 +231,7 @@ int plan_command(CliContext& context, const ScriptArgs& args, bool dot) {
         std::string options;
         if (node.when.set()) options += " when";
         if (node.retries) options += " retries=" + std::to_string(node.retries);
+        if (node.retry_delay > 0) options += " retry_delay=" + core::format_duration(node.retry_delay);
         if (node.timeout > 0) options += " timeout=" + core::format_duration(node.timeout);
         if (node.isolate) options += " isolated";
         if (!options.empty()) std::cout << "  [" << options.substr(1) << "]";

@@ -315,6 +315,13 @@ int l_pipeline(lua_State* L) {
         if (lua_type(L, 1) == LUA_TSTRING) {
             pipeline.name = lua_tostring(L, 1);
         } else if (lua_type(L, 1) == LUA_TTABLE) {
+            lua_pushnil(L);
+            while (lua_next(L, 1) != 0) {
+                const std::string key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+                if ((key != "name" && key != "description") || lua_type(L, -1) != LUA_TSTRING)
+                    throw std::invalid_argument("pipeline: '" + key + "' is not one of its keys (name, description: strings)");
+                lua_pop(L, 1);
+            }
             lua_getfield(L, 1, "name");
             if (lua_type(L, -1) == LUA_TSTRING) pipeline.name = lua_tostring(L, -1);
             lua_getfield(L, 1, "description");
@@ -690,7 +697,12 @@ std::map<std::string, ArtifactBytes> PipelineScript::run_lua_stage(const StageNo
         for (const auto& [port, type] : node.lua_outputs) {
             lua_getfield(L, result, port.c_str());
             if (lua_isnil(L, -1)) fail("did not return its output '" + port + "'");
-            const nlohmann::json value = lua_to_json(L, -1, "output '" + port + "'");
+            nlohmann::json value;
+            try {
+                value = lua_to_json(L, -1, "output '" + port + "'");
+            } catch (const std::invalid_argument& e) {
+                fail(e.what());
+            }
             lua_pop(L, 1);
             if (type == "metrics") {
                 if (!value.is_object() && !(value.is_array() && value.empty()))

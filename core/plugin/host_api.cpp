@@ -200,11 +200,11 @@ int32_t model_predict(trellis_context* ctx, const uint8_t* model, size_t model_s
     int32_t status = entry.flavor->load(host_api(), &flavor_context, model, model_size, &predictor, &error);
     if (status != TRELLIS_OK || !predictor)
         return fail_with(ctx, status == TRELLIS_OK ? TRELLIS_ERR_FAILED : status,
-                         "flavor '" + flavor_name + "' could not load the model: " + error.message);
+                         "could not load the model: " + error.message);
     trellis_buffer buffer;
     status = entry.flavor->predict(host_api(), &flavor_context, predictor, table, table_size, &buffer, &error);
     entry.flavor->destroy(predictor);
-    if (status != TRELLIS_OK) return fail_with(ctx, status, "flavor '" + flavor_name + "': " + error.message);
+    if (status != TRELLIS_OK) return fail_with(ctx, status, error.message); // the SDK names the flavor
     std::lock_guard lock(ctx->mutex);
     const auto& kept = ctx->kept_buffers.emplace_back(std::move(buffer.bytes));
     *out = kept.data();

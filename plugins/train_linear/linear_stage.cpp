@@ -110,11 +110,14 @@ public:
         const bool standardize = ctx.config<bool>("standardize");
 
         const Column& target_column = numeric_column(table, target, "target");
-        const std::vector<const Column*> features = feature_columns(table, target, ctx.config<std::vector<std::string>>("features"));
+        const auto feature_names = ctx.config<std::vector<std::string>>("features");
+        const std::vector<const Column*> features = feature_columns(table, target, feature_names);
+        if (feature_names.empty()) warn_skipped_text_columns(ctx, table, target);
         const std::vector<size_t> rows = usable_rows(ctx, table, target_column, features);
         Data data = collect(target_column, features, rows);
 
         const std::string objective = choose_objective(ctx.config<std::string>("objective"), data, target);
+        if (ctx.config<std::string>("objective") == "auto" && objective == "regression") warn_if_classes(ctx, data, target);
 
         LinearModel model;
         model.objective = objective;
@@ -213,6 +216,35 @@ private:
             }
         }
         return data;
+    }
+
+    // A string column left out of the default features is often a number column spoiled by a
+    // marker such as "NA": say which, and the first value that is not a number.
+    static void warn_skipped_text_columns(trellis::Context& ctx, const trellis::Table& table, const std::string& target) {
+        for (const Column& column : table.columns()) {
+            if (column.name() == target || column.type() != ColumnType::String) continue;
+            std::string example;
+            for (size_t r = 0; r < column.size() && example.empty(); ++r)
+                if (!column.is_null(r)) example = std::string(column.string_at(r));
+            ctx.log().warn("features: leaving out string column '" + column.name() + "' (e.g. '" + example +
+                           "'); list features explicitly, or clean or encode the column, to use it");
+        }
+    }
+
+    // "auto" fits a regression to any target that is not 0/1; a handful of whole-number values
+    // is more likely a multi-class label, which this stage cannot classify.
+    static void warn_if_classes(trellis::Context& ctx, const Data& data, const std::string& target) {
+        std::set<double> values;
+        for (double y : data.y) {
+            if (y != std::floor(y)) return;
+            values.insert(y);
+            if (values.size() > 10) return;
+        }
+        std::string list;
+        for (double v : values) list += (list.empty() ? "" : ", ") + std::to_string(static_cast<long long>(v));
+        ctx.log().warn("objective auto: target '" + target + "' holds only the whole numbers " + list +
+                       ", so a regression is fitted; if these are classes, derive a 0/1 target for a logistic model, "
+                       "or set objective = \"regression\" to keep this");
     }
 
     // Resolves "auto" from the labels, and refuses logistic on labels it cannot model.

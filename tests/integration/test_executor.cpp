@@ -413,6 +413,9 @@ TEST_CASE("executor: out-of-range options and runaway config values are refused 
     result = run_script(sandbox, R"(lua_stage { id = "x", outputs = { ["../../evil"] = "report" }, run = function() return {} end })");
     CHECK(result.exit_code == 2);
     CHECK_THAT(result.err, Catch::Contains("lua_stage: output name '../../evil' must be lower-case letters"));
+    result = run_script(sandbox, "pipeline { name = \"x\", descr = \"y\" }\nstage \"test.noop\" {}\n");
+    CHECK(result.exit_code == 2);
+    CHECK_THAT(result.err, Catch::Contains("pipeline.lua:1: pipeline: 'descr' is not one of its keys"));
     CHECK_FALSE(std::filesystem::exists(sandbox.dir() / ".trellis"));
 }
 

@@ -18,7 +18,7 @@ TEST_CASE("sdk json: strings are escaped and invalid UTF-8 becomes U+FFFD") {
     CHECK(nlohmann::json::parse(trellis::json_string("x\xff\xfe\x80y")).is_string());
 }
 
-TEST_CASE("sdk json: numbers read back exactly; NaN and infinity become null") {
+TEST_CASE("sdk json: numbers read back exactly, NaN and infinity become null") {
     for (double value : {0.1, 1.0 / 3.0, -2.5e-300, 1e300, 123456789.0})
         CHECK(nlohmann::json::parse(trellis::json_number(value)).get<double>() == value);
     CHECK(trellis::json_number(std::nan("")) == "null");

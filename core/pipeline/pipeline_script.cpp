@@ -48,7 +48,7 @@ bool is_port_name(const std::string& text) {
 
 // A --set value takes the type of the param's default.
 nlohmann::json parse_override(const std::string& key, const std::string& text, const nlohmann::json& fallback) {
-    auto bad = [&](const char* what) {
+    auto bad = [&](const std::string& what) {
         return ScriptError("--set " + key + "=" + text + ": param '" + key + "' takes " + what);
     };
     if (fallback.is_boolean()) {
@@ -73,7 +73,8 @@ nlohmann::json parse_override(const std::string& key, const std::string& text, c
     try {
         return nlohmann::json::parse(text);
     } catch (const std::exception&) {
-        throw bad("a JSON value");
+        throw bad(fallback.is_array() ? "a JSON list, e.g. --set '" + key + "=[\"a\", \"b\"]'"
+                                      : "a JSON value, e.g. --set '" + key + "={\"k\": 1}'");
     }
 }
 

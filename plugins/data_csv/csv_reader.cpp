@@ -2,7 +2,7 @@
 
 namespace trellis_csv {
 
-std::vector<Row> parse_csv(std::string_view text, char delimiter) {
+std::vector<Row> parse_csv(std::string_view text, char delimiter, const std::function<void()>& check_cancelled) {
     if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
     std::vector<Row> rows;
     Row row;
@@ -20,6 +20,7 @@ std::vector<Row> parse_csv(std::string_view text, char delimiter) {
         if (field_started || !row.empty()) {
             row.push_back(std::move(field));
             rows.push_back(std::move(row));
+            if (check_cancelled && rows.size() % 4096 == 0) check_cancelled();
         }
         row.clear();
         field_started = false;

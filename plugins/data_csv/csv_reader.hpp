@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -27,6 +28,7 @@ public:
 };
 
 // Splits `text` into rows. Blank lines are skipped. A UTF-8 byte-order mark is ignored.
-std::vector<Row> parse_csv(std::string_view text, char delimiter);
+// `check_cancelled` is called every few thousand rows, so a big file can be abandoned midway.
+std::vector<Row> parse_csv(std::string_view text, char delimiter, const std::function<void()>& check_cancelled = {});
 
 } // namespace trellis_csv

@@ -100,7 +100,7 @@ public:
 
         std::vector<trellis_csv::Row> rows;
         try {
-            rows = trellis_csv::parse_csv(read_file(path), delimiter[0]);
+            rows = trellis_csv::parse_csv(read_file(path), delimiter[0], [&] { ctx.throw_if_cancelled(); });
         } catch (const trellis_csv::ParseError& e) {
             throw std::invalid_argument(path + ":" + e.what());
         }
@@ -113,6 +113,7 @@ public:
             if (!names.insert(field.text).second)
                 throw std::invalid_argument(location(path, field) + ": duplicate column name '" + field.text + "'");
         }
+        ctx.throw_if_cancelled();
         for (size_t r = 1; r < rows.size(); ++r)
             if (rows[r].size() != header.size()) {
                 // Point at the first field too many, or at the last field of a short row.

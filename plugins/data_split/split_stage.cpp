@@ -193,7 +193,8 @@ private:
             return {std::move(all)};
         }
         const Column* column = table.find(column_name);
-        if (!column) throw std::invalid_argument("stratify: no column '" + column_name + "' in input 'table'");
+        if (!column) throw std::invalid_argument("stratify: no column '" + column_name + "' in input 'table' (columns: " +
+                                                trellis::column_list(table) + ")");
         std::map<std::pair<int, std::string>, size_t> index;
         std::vector<std::vector<size_t>> strata;
         for (size_t row = 0; row < n; ++row) {

@@ -91,7 +91,8 @@ public:
         const trellis::Model model = ctx.input<trellis::Model>("model");
         const trellis::Table data = ctx.input<trellis::Table>("data");
         const Column* target_column = data.find(target);
-        if (!target_column) throw std::invalid_argument("target: no column '" + target + "' in input 'data'");
+        if (!target_column) throw std::invalid_argument("target: no column '" + target + "' in input 'data' (columns: " +
+                                                             trellis::column_list(data) + ")");
         if (data.num_rows() == 0) throw std::invalid_argument("input 'data' has no rows to evaluate on");
         const std::vector<double> truth = numbers(*target_column, "target");
 

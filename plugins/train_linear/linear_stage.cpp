@@ -144,7 +144,8 @@ private:
     // pipeline author knows which key to fix.
     static const Column& numeric_column(const trellis::Table& table, const std::string& name, const std::string& role) {
         const Column* column = table.find(name);
-        if (!column) throw std::invalid_argument(role + ": no column '" + name + "' in input 'train'");
+        if (!column) throw std::invalid_argument(role + ": no column '" + name + "' in input 'train' (columns: " +
+                                                 trellis::column_list(table) + ")");
         if (column->type() == ColumnType::String)
             throw std::invalid_argument(role + ": column '" + name + "' is a string column; it must be int, float or bool");
         return *column;

@@ -431,7 +431,7 @@ stage "data.csv" { path = "x.csv" }
         {"l2=inf", "--set l2=inf: param 'l2' takes a number"},
         {"shuffle=yes", "--set shuffle=yes: param 'shuffle' takes true or false"},
         {"shuffle=1", "--set shuffle=1: param 'shuffle' takes true or false"},
-        {"rules=[oops", "--set rules=[oops: param 'rules' takes a JSON value"},
+        {"rules=[oops", "--set rules=[oops: param 'rules' takes a JSON list, e.g. --set 'rules=[\"a\", \"b\"]'"},
     };
     for (const auto& [set, message] : cases) {
         INFO("--set " << set);

@@ -281,6 +281,16 @@ private:
     std::vector<Column> columns_;
 };
 
+/// The table's column names for an error message, e.g. "a, b, c" or "a, b, ... (40 columns)", so
+/// that "no column 'y'" can show what there is instead.
+inline std::string column_list(const Table& table, size_t max_names = 12) {
+    std::string out;
+    const auto names = table.column_names();
+    for (size_t i = 0; i < names.size() && i < max_names; ++i) out += (i ? ", " : "") + names[i];
+    if (names.size() > max_names) out += ", ... (" + std::to_string(names.size()) + " columns)";
+    return names.empty() ? "no columns" : out;
+}
+
 namespace detail {
 
 // Everything one export_arrow() call hands out. The root structs and every child each hold their

@@ -1,5 +1,5 @@
 // The built-in data.split plugin, loaded from the build's plugin folder and run through the host API.
-#include "stage_run.hpp"
+#include "builtin_fixtures.hpp"
 
 #include <trellis/artifacts.hpp>
 
@@ -9,12 +9,10 @@
 using trellis::Column;
 using trellis::ColumnType;
 using trellis::test::StageRun;
+using trellis::test::open_plugin;
+using trellis::test::breast_cancer;
 
 namespace {
-
-std::shared_ptr<trellis::core::PluginLibrary> open_plugin(const std::string& file) {
-    return trellis::core::PluginLibrary::open(std::filesystem::path(BUILTIN_PLUGIN_DIR) / file);
-}
 
 std::shared_ptr<trellis::core::PluginLibrary> split_plugin() {
     static const auto plugin = open_plugin("data_split.so");
@@ -34,15 +32,6 @@ trellis::Table numbered(size_t n) {
     table.add_column(std::move(id));
     table.add_column(std::move(value));
     table.add_column(std::move(label));
-    return table;
-}
-
-const trellis::Table& breast_cancer() {
-    static const trellis::Table table = [] {
-        StageRun run(open_plugin("data_csv.so"), "data.csv", {{"path", std::string(TEST_DATA_DIR) + "/breast_cancer.csv"}});
-        REQUIRE(run.invoke().ok());
-        return trellis::deserialize_table(run.output("table"));
-    }();
     return table;
 }
 

@@ -1,6 +1,6 @@
 // The built-in train.evaluate plugin, loaded from the build's plugin folder; it predicts through the
 // host's model_predict, which StageRun resolves among the built-in flavors ("linear" here).
-#include "stage_run.hpp"
+#include "builtin_fixtures.hpp"
 
 #include <trellis/artifacts.hpp>
 
@@ -11,43 +11,17 @@
 using trellis::Column;
 using trellis::ColumnType;
 using trellis::test::StageRun;
+using trellis::test::open_plugin;
+using trellis::test::breast_cancer;
+using trellis::test::floats;
+using trellis::test::ints;
+using trellis::test::table_of;
 
 namespace {
-
-std::shared_ptr<trellis::core::PluginLibrary> open_plugin(const std::string& file) {
-    return trellis::core::PluginLibrary::open(std::filesystem::path(BUILTIN_PLUGIN_DIR) / file);
-}
 
 std::shared_ptr<trellis::core::PluginLibrary> evaluate_plugin() {
     static const auto plugin = open_plugin("train_evaluate.so");
     return plugin;
-}
-
-const trellis::Table& breast_cancer() {
-    static const trellis::Table table = [] {
-        StageRun run(open_plugin("data_csv.so"), "data.csv", {{"path", std::string(TEST_DATA_DIR) + "/breast_cancer.csv"}});
-        REQUIRE(run.invoke().ok());
-        return trellis::deserialize_table(run.output("table"));
-    }();
-    return table;
-}
-
-Column floats(const std::string& name, const std::vector<double>& values) {
-    Column column(name, ColumnType::Float64);
-    for (double v : values) column.append_float(v);
-    return column;
-}
-
-Column ints(const std::string& name, const std::vector<int64_t>& values) {
-    Column column(name, ColumnType::Int64);
-    for (int64_t v : values) column.append_int(v);
-    return column;
-}
-
-trellis::Table table_of(std::vector<Column> columns) {
-    trellis::Table table;
-    for (auto& column : columns) table.add_column(std::move(column));
-    return table;
 }
 
 // A "linear" model of one feature x written by hand (see plugins/train_linear/README.md), so that

@@ -1,6 +1,7 @@
 #include "cli/plugins_command.hpp"
 
 #include "cli/exit_codes.hpp"
+#include "util/join.hpp"
 #include "util/json_text.hpp"
 
 #include <nlohmann/json.hpp>
@@ -12,11 +13,7 @@
 namespace trellis::cli {
 namespace {
 
-std::string join(const std::vector<std::string>& items, const std::string& separator) {
-    std::string out;
-    for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
-    return out;
-}
+using core::join;
 
 std::vector<std::string> stage_names_of(const core::PluginManifest& manifest) {
     std::vector<std::string> out;

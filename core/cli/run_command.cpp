@@ -170,6 +170,17 @@ int validate_command(CliContext& context, const ScriptArgs& args) {
     return exit_ok;
 }
 
+// Upstream stages `node` waits for without taking one of their outputs (its `after` list).
+std::vector<size_t> after_only(const core::StageNode& node) {
+    std::vector<size_t> out;
+    for (size_t up : node.upstream) {
+        bool wired = false;
+        for (const auto& input : node.inputs) wired = wired || input.from == up;
+        if (!wired) out.push_back(up);
+    }
+    return out;
+}
+
 std::string dot_quote(const std::string& text) {
     std::string out = "\"";
     for (char c : text) {
@@ -198,11 +209,8 @@ int plan_command(CliContext& context, const ScriptArgs& args, bool dot) {
             for (const auto& input : node.inputs)
                 std::cout << "  " << dot_quote(pipeline.stages[input.from].id) << " -> " << dot_quote(node.id)
                           << " [label=" << dot_quote(input.from_port + " -> " + input.port) << "];\n";
-            for (size_t up : node.upstream) {
-                bool wired = false;
-                for (const auto& input : node.inputs) wired = wired || input.from == up;
-                if (!wired) std::cout << "  " << dot_quote(pipeline.stages[up].id) << " -> " << dot_quote(node.id) << " [style=dashed];\n";
-            }
+            for (size_t up : after_only(node))
+                std::cout << "  " << dot_quote(pipeline.stages[up].id) << " -> " << dot_quote(node.id) << " [style=dashed];\n";
         }
         std::cout << "}\n";
         return exit_ok;
@@ -222,11 +230,7 @@ int plan_command(CliContext& context, const ScriptArgs& args, bool dot) {
         std::string from;
         for (const auto& input : node.inputs)
             from += (from.empty() ? "" : ", ") + input.port + " <- " + pipeline.stages[input.from].id + "." + input.from_port;
-        for (size_t up : node.upstream) {
-            bool wired = false;
-            for (const auto& input : node.inputs) wired = wired || input.from == up;
-            if (!wired) from += (from.empty() ? "" : ", ") + std::string("after ") + pipeline.stages[up].id;
-        }
+        for (size_t up : after_only(node)) from += (from.empty() ? "" : ", ") + std::string("after ") + pipeline.stages[up].id;
         if (!from.empty()) std::cout << "  " << from;
         std::string options;
         if (node.when.set()) options += " when";

@@ -13,6 +13,10 @@ namespace {
 
 using core::StageState;
 
+const char* verdict(const core::RunOutcome& outcome) {
+    return outcome.interrupted ? "interrupted" : outcome.succeeded() ? "succeeded" : "failed";
+}
+
 void write_file(const std::filesystem::path& file, const std::string& text) {
     std::filesystem::create_directories(file.parent_path());
     const auto temporary = file.string() + ".tmp";
@@ -81,7 +85,7 @@ save_run_outputs(const core::Pipeline& pipeline, const core::RunOutcome& outcome
                              {"pipeline", pipeline.name},
                              {"script", pipeline.file},
                              {"params", pipeline.params},
-                             {"status", outcome.interrupted ? "interrupted" : outcome.succeeded() ? "succeeded" : "failed"},
+                             {"status", verdict(outcome)},
                              {"seconds", outcome.seconds}};
     // Written one stage a line: building one document of every stage costs a generated pipeline
     // of 100k stages more than running it.
@@ -143,8 +147,8 @@ void print_run_summary(std::ostream& out, const core::Pipeline& pipeline, const 
                        const std::filesystem::path& run_dir) {
     std::map<StageState, size_t> counts;
     for (const auto& stage : outcome.stages) ++counts[stage.state];
-    const char* verdict = outcome.interrupted ? "interrupted" : outcome.succeeded() ? "succeeded" : "failed";
-    out << "\npipeline " << pipeline.name << ": " << verdict << " in " << core::format_duration(outcome.seconds) << " ("
+    out << "\npipeline " << pipeline.name << ": " << verdict(outcome) << " in "
+        << core::format_duration(outcome.seconds) << " ("
         << pipeline.stages.size() << (pipeline.stages.size() == 1 ? " stage:" : " stages:");
     bool first = true;
     for (auto state : {StageState::Succeeded, StageState::Failed, StageState::Skipped, StageState::Cancelled,

@@ -34,6 +34,12 @@ std::string seconds_text(double seconds) {
     return text.str();
 }
 
+// What the watchdog says when a call outlives its time limit inside C code.
+std::string stuck_message(const std::string& script, double seconds) {
+    return script + ": script exceeded its time limit (" + seconds_text(seconds) +
+           " s) inside a library call that cannot be interrupted (a backtracking string pattern?); trellis stops";
+}
+
 } // namespace
 
 int lua_guarded(lua_State* L, const std::function<int()>& body) {
@@ -63,7 +69,7 @@ LuaLocation lua_caller_location(lua_State* L, int level) {
 }
 
 LuaSandbox::LuaSandbox(const LuaLimits& limits, std::filesystem::path module_dir)
-    : limits_(limits), module_dir_(std::move(module_dir)) {
+    : limits_(limits), module_dir_(std::move(module_dir)), watchdog_message_(stuck_message("script", limits.seconds)) {
     L_ = lua_newstate(&LuaSandbox::allocate, this);
     if (!L_) throw ScriptError("cannot create a Lua state (memory limit " + mebibytes(limits_.memory_bytes) + ")");
     lua_pushlightuserdata(L_, this);
@@ -412,12 +418,8 @@ void LuaSandbox::call(int nargs, int nresults) {
     // The hook enforces the time limit; the watchdog only acts if the hook cannot (a C call that
     // never returns), after the limit and as much again (at least 2 s).
     const double allowed = limits_.seconds + std::max(2.0, limits_.seconds);
-    char limit[32];
-    std::snprintf(limit, sizeof limit, "%g", limits_.seconds);
     watchdog_.arm(std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(allowed)),
-                  script_name_ + ": script exceeded its time limit (" + limit +
-                      " s) inside a library call that cannot be interrupted (a backtracking string pattern?); "
-                      "trellis stops");
+                  watchdog_message_);
     const int status = lua_pcall(L_, nargs, nresults, base);
     watchdog_.disarm();
     lua_remove(L_, base);
@@ -442,7 +444,7 @@ void LuaSandbox::run_protected(const std::function<void(lua_State*)>& body) {
 }
 
 void LuaSandbox::run_file(const std::filesystem::path& file, const std::string& display_name) {
-    script_name_ = display_name;
+    watchdog_message_ = stuck_message(display_name, limits_.seconds);
     const std::string text = read_text(file);
     const int status = luaL_loadbufferx(L_, text.data(), text.size(), ("@" + display_name).c_str(), "t");
     if (status != LUA_OK) raise_script_error(status);

@@ -96,7 +96,7 @@ private:
     // instruction, so the script cannot catch the error and carry on.
     bool killed_ = false;
     std::string kill_message_;
-    std::string script_name_ = "script"; // for the watchdog's message
+    std::string watchdog_message_; // names the script and the limit; made once, not per call
     const std::atomic<int>* interrupts_ = nullptr;
     LuaWatchdog watchdog_;
 };

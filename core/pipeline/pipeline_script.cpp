@@ -1,5 +1,6 @@
 #include "pipeline/pipeline_script.hpp"
 
+#include "util/join.hpp"
 #include "util/json_text.hpp"
 
 #include <trellis/artifacts.hpp>
@@ -565,8 +566,9 @@ std::unique_ptr<PipelineScript> PipelineScript::load(const std::filesystem::path
     script->declaring_ = false;
     for (const auto& [key, value] : script->overrides_)
         if (!script->used_overrides_.count(key)) {
-            std::string known;
-            for (const auto& [name, unused] : script->pipeline_.params) known += (known.empty() ? "" : ", ") + name;
+            std::vector<std::string> names;
+            for (const auto& [name, unused] : script->pipeline_.params) names.push_back(name);
+            const std::string known = join(names, ", ");
             throw ScriptError("--set " + key + "=" + value + ": " + file.string() + " declares no param '" + key + "'" +
                               (known.empty() ? " (it declares no params)" : " (params: " + known + ")"));
         }

@@ -1,6 +1,7 @@
 #include "pipeline/validator.hpp"
 
 #include "plugin/config_types.hpp"
+#include "util/join.hpp"
 #include "util/json_text.hpp"
 #include "util/nearest_names.hpp"
 
@@ -116,8 +117,7 @@ private:
             if (const auto* out = find_port(from.manifest->outputs, port)) return out->artifact_type;
             for (const auto& out : from.manifest->outputs) names.push_back(out.name);
         }
-        std::string list;
-        for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
+        const std::string list = join(names, ", ");
         fail(i, what + " is wired to " + from.id + "." + port + ", but stage '" + from.id + "' (" + from.stage_name +
                     ") has no output '" + port + "'" + hint(port, names) +
                     (list.empty() ? "; it has no outputs" : "; its outputs: " + list));
@@ -194,8 +194,7 @@ private:
                 std::vector<std::string> names;
                 for (const auto& candidate : stage.config) names.push_back(candidate.key);
                 for (const auto& port : stage.inputs) names.push_back(port.name);
-                std::string list;
-                for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
+                const std::string list = join(names, ", ");
                 fail(i, "unknown key '" + key + "'" + hint(key, names) +
                             (list.empty() ? "; this stage takes no config or inputs" : "; it takes: " + list));
                 continue;

@@ -4,6 +4,8 @@
 #include "cli/exit_codes.hpp"
 #include "cli/plugins_command.hpp"
 #include "cli/run_command.hpp"
+#include "cli/store_commands.hpp"
+#include "store/sqlite.hpp"
 #include "exec/stage_invocation.hpp"
 #include "log/logging.hpp"
 #include "plugin/plugin_scanner.hpp"
@@ -94,6 +96,7 @@ int run(int argc, char** argv) {
     cli::add_plugins_command(app, get_context, action);
     cli::add_config_command(app, get_context, action);
     cli::add_run_commands(app, get_context, action);
+    cli::add_store_commands(app, get_context, action);
 
     try {
         app.parse(argc, argv);
@@ -127,6 +130,10 @@ int main(int argc, char** argv) {
         std::cerr << "trellis: error: " << e.what() << "\n";
         return trellis::cli::exit_usage;
     } catch (const trellis::cli::UsageError& e) {
+        std::cerr << "trellis: error: " << e.what() << "\n";
+        return trellis::cli::exit_usage;
+    } catch (const trellis::store::StoreError& e) {
+        // A damaged, foreign or newer store, or a name that leaves it: the user's to fix.
         std::cerr << "trellis: error: " << e.what() << "\n";
         return trellis::cli::exit_usage;
     } catch (const std::exception& e) {

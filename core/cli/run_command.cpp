@@ -7,6 +7,11 @@
 #include "log/logging.hpp"
 #include "pipeline/pipeline_script.hpp"
 #include "pipeline/validator.hpp"
+#include "exec/cache_plan.hpp"
+#include "exec/run_recorder.hpp"
+#include "store/metadata_store.hpp"
+#include "store/store_lock.hpp"
+#include "store/store_paths.hpp"
 #include "util/child_process.hpp"
 
 #include <atomic>
@@ -31,6 +36,9 @@ struct RunArgs {
     unsigned jobs = 0;
     bool fail_fast = false;
     bool timings = false;
+    bool no_cache = false;
+    std::string resume; // run id to resume
+    std::vector<std::string> tags;
 };
 
 std::atomic<int> interrupts{0};
@@ -100,19 +108,100 @@ std::string new_run_id() {
     return std::string(stamp) + "-" + suffix;
 }
 
-int run_pipeline(CliContext& context, const ScriptArgs& args, const RunArgs& run) {
+std::map<std::string, std::string> parse_tags(const std::vector<std::string>& tags) {
+    std::map<std::string, std::string> out;
+    for (const auto& item : tags) {
+        const auto equals = item.find('=');
+        if (equals == std::string::npos || equals == 0)
+            throw UsageError("--tag " + item + ": expected KEY=VALUE, e.g. --tag owner=ana");
+        out[item.substr(0, equals)] = item.substr(equals + 1);
+    }
+    return out;
+}
+
+std::string user_name() {
+    if (const char* user = std::getenv("USER"); user && *user) return user;
+    return "";
+}
+
+// Whether stage outcomes say the run succeeded, failed or was cancelled (Ctrl-C).
+std::string run_status(const core::RunOutcome& outcome) {
+    if (outcome.interrupted) return "cancelled";
+    return outcome.succeeded() ? "succeeded" : "failed";
+}
+
+int run_pipeline(CliContext& context, ScriptArgs args, const RunArgs& run) {
+    const auto& settings = context.settings();
+    const auto root = settings.store_path();
+    const auto tags = parse_tags(run.tags);
+
+    // Resuming reads the run first: it names the script and the overrides to run again.
+    std::optional<store::RunRow> resumed;
+    if (!run.resume.empty()) {
+        store::check_relative_name(run.resume, "run id");
+        if (!std::filesystem::exists(store::MetadataStore::database_path(root)))
+            throw UsageError("--resume " + run.resume + ": no runs are recorded in " + root.string());
+        store::MetadataStore metadata(root);
+        metadata.reap_interrupted();
+        resumed = metadata.find_run(run.resume);
+        if (!resumed) throw UsageError("--resume " + run.resume + ": no such run in " + root.string());
+        if (resumed->status == "running")
+            throw UsageError("--resume " + run.resume + ": the run is still running (pid " +
+                             std::to_string(resumed->pid) + " on " + resumed->host + ")");
+        if (resumed->status == "succeeded")
+            std::cerr << "trellis: run " << run.resume << " already succeeded; resuming reuses all of it\n";
+        if (args.file.empty()) args.file = resumed->script;
+        if (args.sets.empty())
+            for (const auto& [key, value] : resumed->overrides.items()) args.sets.push_back(key + "=" + value.get<std::string>());
+    }
+    if (args.file.empty()) throw UsageError("run: a pipeline script is required (or --resume RUN)");
+
+    // A script that does not validate touches nothing, not even the store.
     Loaded loaded = load_and_validate(context, args);
     if (!loaded.script) return exit_usage;
     auto& pipeline = loaded.script->pipeline();
-    const auto& settings = context.settings();
+    {
+        // A damaged store is reported before any work; runs an earlier process left "running"
+        // are marked interrupted.
+        store::MetadataStore metadata(root);
+        metadata.reap_interrupted();
+    }
 
-    const std::string run_id = new_run_id();
-    const auto run_dir = settings.store_path() / "runs" / run_id;
-    std::filesystem::create_directories(run_dir);
+    // A shared lock for the run's whole life: gc takes it exclusively, so it never deletes an
+    // object this run has stored but not yet recorded.
+    store::StoreLock gc_lock(root, store::StoreLock::Mode::Shared);
+    const std::string run_id = resumed ? resumed->id : new_run_id();
+    store::RunLock run_lock(root, run_id);
+    const auto run_dir = root / "runs" / run_id;
     core::logging::add_file_sink(run_dir / "run.log");
     spdlog::flush_every(std::chrono::seconds(1)); // so `tail -f run.log` follows a long run
-    spdlog::info("run {} of pipeline '{}' ({} stage{}) in {}", run_id, pipeline.name, pipeline.stages.size(),
-                 pipeline.stages.size() == 1 ? "" : "s", run_dir.string());
+    spdlog::info("{} {} of pipeline '{}' ({} stage{}) in {}", resumed ? "resuming run" : "run", run_id, pipeline.name,
+                 pipeline.stages.size(), pipeline.stages.size() == 1 ? "" : "s", run_dir.string());
+
+    core::RecorderOptions recorder_options;
+    recorder_options.no_cache = run.no_cache;
+    recorder_options.resuming = resumed.has_value();
+    core::RunRecorder recorder(pipeline, *loaded.script, context.registry(), root, run_id, recorder_options);
+    {
+        auto& metadata = recorder.metadata();
+        if (resumed) {
+            metadata.reopen_run(run_id, core::this_host(), getpid());
+        } else {
+            store::RunRow row;
+            row.id = run_id;
+            row.pipeline = pipeline.name;
+            row.script = std::filesystem::absolute(args.file).lexically_normal().string();
+            for (const auto& [key, value] : loaded.script->overrides()) row.overrides[key] = value;
+            for (const auto& [key, value] : pipeline.params) row.params[key] = value;
+            row.started_at = core::unix_now();
+            row.host = core::this_host();
+            row.pid = getpid();
+            row.user = user_name();
+            row.trellis_version = TRELLIS_VERSION;
+            metadata.begin_run(row);
+        }
+        if (!tags.empty()) metadata.set_tags(run_id, tags);
+    }
 
     core::ExecutorOptions options;
     options.jobs = run.jobs ? run.jobs : settings.jobs();
@@ -122,6 +211,7 @@ int run_pipeline(CliContext& context, const ScriptArgs& args, const RunArgs& run
     options.executable = context.executable();
     options.log_level = settings.log_level();
     options.log_file = run_dir / "run.log";
+    options.store = &recorder;
     for (const auto& name : settings.isolated_plugins()) options.isolated_plugins.insert(name);
 
     interrupts.store(0);
@@ -142,6 +232,24 @@ int run_pipeline(CliContext& context, const ScriptArgs& args, const RunArgs& run
     const auto save_start = Clock::now();
     std::error_code ec;
     if (outcome.abandoned == 0) std::filesystem::remove_all(options.work_dir, ec);
+    bool recorded = true;
+    try {
+        recorder.flush();
+        recorder.metadata().end_run(run_id, run_status(outcome), std::nullopt, core::unix_now());
+    } catch (const std::exception& e) {
+        std::cerr << "trellis: error: the run was not fully recorded: " << e.what() << "\n";
+        recorded = false;
+    }
+    // The summary describes every output, reused ones too.
+    for (auto& stage : outcome.stages)
+        for (auto& [port, artifact] : stage.outputs)
+            if (!artifact.loaded()) {
+                try {
+                    artifact = recorder.load(artifact);
+                } catch (const std::exception& e) {
+                    spdlog::warn("output '{}': {}", port, e.what());
+                }
+            }
     const auto saved = save_run_outputs(pipeline, outcome, run_dir, run_id);
     print_run_summary(std::cout, pipeline, outcome, saved, run_dir);
     std::cout.flush();
@@ -150,7 +258,10 @@ int run_pipeline(CliContext& context, const ScriptArgs& args, const RunArgs& run
                   << " s, execute " << execute_seconds << " s, save " << since(save_start) << " s, stages "
                   << pipeline.stages.size() << "\n";
 
-    const int code = outcome.interrupted ? exit_interrupted : outcome.succeeded() ? exit_ok : exit_run_failed;
+    const int code = outcome.interrupted ? exit_interrupted
+                     : !recorded          ? exit_internal
+                     : outcome.succeeded() ? exit_ok
+                                           : exit_run_failed;
     if (outcome.abandoned > 0) {
         // Threads still inside a plugin cannot be joined; leave without running destructors under
         // them, and take their isolated processes along.
@@ -194,7 +305,7 @@ std::string dot_quote(const std::string& text) {
     return out + "\"";
 }
 
-int plan_command(CliContext& context, const ScriptArgs& args, bool dot) {
+int plan_command(CliContext& context, const ScriptArgs& args, bool dot, bool no_cache) {
     Loaded loaded = load_and_validate(context, args);
     if (!loaded.script) return exit_usage;
     const auto& pipeline = loaded.script->pipeline();
@@ -223,9 +334,11 @@ int plan_command(CliContext& context, const ScriptArgs& args, bool dot) {
         for (const auto& [key, value] : pipeline.params) std::cout << " " << key << "=" << value.dump();
         std::cout << "\n";
     }
-    size_t step = 0;
+    const auto cache = core::plan_cache(pipeline, *loaded.script, context.registry(), context.settings().store_path(), no_cache);
+    size_t step = 0, hits = 0;
     for (size_t i : pipeline.order) {
         const auto& node = pipeline.stages[i];
+        if (!cache.empty()) hits += cache[i].hit;
         std::cout << "  " << ++step << ". " << node.id << "  (" << node.stage_name << ")";
         std::string from;
         for (const auto& input : node.inputs)
@@ -238,15 +351,19 @@ int plan_command(CliContext& context, const ScriptArgs& args, bool dot) {
         if (node.retry_delay > 0) options += " retry_delay=" + core::format_duration(node.retry_delay);
         if (node.timeout > 0) options += " timeout=" + core::format_duration(node.timeout);
         if (node.isolate) options += " isolated";
+        if (!node.cache) options += " cache=false";
+        if (node.cache_ttl > 0) options += " cache_ttl=" + core::format_duration(node.cache_ttl);
         if (!options.empty()) std::cout << "  [" << options.substr(1) << "]";
+        if (!cache.empty()) std::cout << "  => " << (cache[i].hit ? "cached, " : "runs, ") << cache[i].detail;
         std::cout << "\n";
     }
+    if (!cache.empty()) std::cout << hits << " of " << pipeline.stages.size() << " stages would be reused from the cache\n";
     return exit_ok;
 }
 
 void add_script_args(CLI::App* command, const std::shared_ptr<ScriptArgs>& args) {
     command->add_option("FILE", args->file, "Pipeline script (.lua)")->required();
-    command->add_option("--set", args->sets, "Override a param: KEY=VALUE (repeatable)");
+    command->add_option("--set", args->sets, "Override a param: KEY=VALUE (repeatable)")->allow_extra_args(false);
 }
 
 } // namespace
@@ -254,8 +371,12 @@ void add_script_args(CLI::App* command, const std::shared_ptr<ScriptArgs>& args)
 void add_run_commands(CLI::App& app, std::function<CliContext&()> context, std::function<int()>& action) {
     auto run_script = std::make_shared<ScriptArgs>();
     auto run_args = std::make_shared<RunArgs>();
-    auto* run = app.add_subcommand("run", "Validate a pipeline script, then run it");
-    add_script_args(run, run_script);
+    auto* run = app.add_subcommand("run", "Validate a pipeline script, then run it, reusing unchanged stages");
+    run->add_option("FILE", run_script->file, "Pipeline script (.lua); with --resume, the run's own by default");
+    run->add_option("--set", run_script->sets, "Override a param: KEY=VALUE (repeatable)")->allow_extra_args(false);
+    run->add_flag("--no-cache", run_args->no_cache, "Run every stage, reusing nothing (results are still recorded)");
+    run->add_option("--resume", run_args->resume, "Finish run RUN: redo only the stages that did not finish");
+    run->add_option("--tag", run_args->tags, "Tag the run: KEY=VALUE (repeatable)")->allow_extra_args(false);
     run->add_option("-j,--jobs", run_args->jobs, "Stages to run at once (default: run.jobs, the number of cores)")
         ->check(CLI::Range(1u, 1024u));
     run->add_flag("--fail-fast", run_args->fail_fast, "Cancel everything as soon as one stage fails");
@@ -271,8 +392,10 @@ void add_run_commands(CLI::App& app, std::function<CliContext&()> context, std::
     auto dot = std::make_shared<bool>(false);
     auto* plan = app.add_subcommand("plan", "Print the stages a script would run, in execution order");
     add_script_args(plan, plan_script);
+    auto no_cache = std::make_shared<bool>(false);
     plan->add_flag("--dot", *dot, "Print the graph in Graphviz dot format");
-    plan->callback([=, &action] { action = [=] { return plan_command(context(), *plan_script, *dot); }; });
+    plan->add_flag("--no-cache", *no_cache, "Plan as `trellis run --no-cache` would run: reuse nothing");
+    plan->callback([=, &action] { action = [=] { return plan_command(context(), *plan_script, *dot, *no_cache); }; });
 }
 
 } // namespace trellis::cli

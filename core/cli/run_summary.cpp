@@ -36,12 +36,12 @@ std::string short_number(double value) {
 
 // One line about an output: its shape for tables and models, values for metrics, a path for the rest.
 std::string describe_output(const core::ArtifactBytes& artifact, const std::filesystem::path* saved) {
-    const std::span<const uint8_t> bytes(artifact.bytes->data(), artifact.bytes->size());
+    const std::span<const uint8_t> bytes = artifact.bytes();
     try {
         switch (static_cast<ArtifactType>(artifact.type)) {
         case ArtifactType::Table: {
-            const auto table = deserialize_table(bytes);
-            return std::to_string(table.num_rows()) + " rows x " + std::to_string(table.num_columns()) + " columns";
+            const auto [rows, columns] = table_shape(bytes);
+            return std::to_string(rows) + " rows x " + std::to_string(columns) + " columns";
         }
         case ArtifactType::Model: {
             const auto model = deserialize_model(bytes);
@@ -94,11 +94,11 @@ save_run_outputs(const core::Pipeline& pipeline, const core::RunOutcome& outcome
         const auto& node = pipeline.stages[i];
         const auto& stage = outcome.stages[i];
         nlohmann::json entry = {{"id", node.id}, {"stage", node.stage_name}, {"plugin", node.plugin_name},
-                                {"status", core::to_string(stage.state)}, {"attempts", stage.attempts},
+                                {"status", stage.reused ? "cached" : core::to_string(stage.state)}, {"attempts", stage.attempts},
                                 {"seconds", stage.seconds}, {"outputs", nlohmann::json::object()}};
         if (!stage.message.empty()) entry["message"] = stage.message;
         for (const auto& [port, artifact] : stage.outputs) {
-            const std::span<const uint8_t> bytes(artifact.bytes->data(), artifact.bytes->size());
+            const std::span<const uint8_t> bytes = artifact.bytes();
             std::filesystem::path file;
             if (artifact.type == TRELLIS_ARTIFACT_METRICS) {
                 // Inline: a file per metrics output would cost a generated pipeline of thousands
@@ -146,7 +146,11 @@ void print_run_summary(std::ostream& out, const core::Pipeline& pipeline, const 
                        const std::map<std::pair<size_t, std::string>, std::filesystem::path>& saved,
                        const std::filesystem::path& run_dir) {
     std::map<StageState, size_t> counts;
-    for (const auto& stage : outcome.stages) ++counts[stage.state];
+    size_t cached = 0;
+    for (const auto& stage : outcome.stages) {
+        if (stage.reused) ++cached;
+        else ++counts[stage.state];
+    }
     out << "\npipeline " << pipeline.name << ": " << verdict(outcome) << " in "
         << core::format_duration(outcome.seconds) << " ("
         << pipeline.stages.size() << (pipeline.stages.size() == 1 ? " stage:" : " stages:");
@@ -157,6 +161,7 @@ void print_run_summary(std::ostream& out, const core::Pipeline& pipeline, const 
             out << (first ? " " : ", ") << counts[state] << " " << core::to_string(state);
             first = false;
         }
+    if (cached) out << (first ? " " : ", ") << cached << " cached";
     out << ")\n";
 
     // A big generated pipeline lists only what went wrong.
@@ -173,7 +178,7 @@ void print_run_summary(std::ostream& out, const core::Pipeline& pipeline, const 
     for (size_t i : pipeline.order) {
         const auto& node = pipeline.stages[i];
         const auto& stage = outcome.stages[i];
-        if (!all && stage.state == StageState::Succeeded) continue;
+        if (!all && stage.state == StageState::Succeeded) continue; // cached ones too
         std::string detail;
         for (const auto& [port, artifact] : stage.outputs) {
             auto it = saved.find({i, port});
@@ -181,14 +186,14 @@ void print_run_summary(std::ostream& out, const core::Pipeline& pipeline, const 
                       describe_output(artifact, it == saved.end() ? nullptr : &it->second);
         }
         if (!stage.message.empty()) detail = stage.message;
-        std::string status = core::to_string(stage.state);
+        std::string status = stage.reused ? "cached" : core::to_string(stage.state);
         if (stage.attempts > 1) status += " x" + std::to_string(stage.attempts);
         const bool ran = stage.attempts > 0 && stage.state != StageState::Skipped;
         out << "  " << pad(node.id, id_width) << "  " << pad(node.stage_name, name_width) << "  " << pad(status, 10)
             << "  " << pad(ran ? core::format_duration(stage.seconds) : "-", 8) << "  " << detail << "\n";
     }
-    if (!all && counts[StageState::Succeeded])
-        out << "  (" << counts[StageState::Succeeded] << " succeeded stages not listed)\n";
+    if (!all && counts[StageState::Succeeded] + cached)
+        out << "  (" << counts[StageState::Succeeded] + cached << " succeeded or cached stages not listed)\n";
     out << "run folder: " << run_dir.string() << "  (run.json, run.log, reports)\n";
 }
 

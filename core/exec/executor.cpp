@@ -47,6 +47,7 @@ struct Task {
     StageAttempt attempt;
     std::shared_ptr<std::atomic<bool>> cancel; // owned here too: an abandoned worker may outlive the run
     bool isolated = false;
+    StageStore* store = nullptr;
 };
 
 struct Completion {
@@ -133,12 +134,7 @@ private:
                 shared->queued.fetch_sub(1, std::memory_order_release);
             }
             const auto start = Clock::now();
-            AttemptResult result;
-            try {
-                result = task->isolated ? run_isolated(task->attempt) : run_in_process(task->attempt);
-            } catch (const std::exception& e) {
-                result = {TRELLIS_ERR_INTERNAL, e.what(), {}, {}};
-            }
+            AttemptResult result = run_task(*task);
             const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
             {
                 std::lock_guard lock(shared->mutex);
@@ -147,6 +143,35 @@ private:
             }
             shared->completion_ready.notify_one();
         }
+    }
+
+    // Loads inputs known only by digest, runs the attempt, and stores what it produced: the
+    // artifact I/O happens here, on the worker, so the scheduler never waits on a large file.
+    static AttemptResult run_task(Task& task) {
+        if (task.store) {
+            for (auto& [port, input] : task.attempt.inputs) {
+                if (input.loaded()) continue;
+                try {
+                    input = task.store->load(input);
+                } catch (const std::exception& e) {
+                    return AttemptResult::failure(TRELLIS_ERR_FAILED, "input '" + port + "': " + e.what());
+                }
+            }
+        }
+        AttemptResult result;
+        try {
+            result = task.isolated ? run_isolated(task.attempt) : run_in_process(task.attempt);
+        } catch (const std::exception& e) {
+            return AttemptResult::failure(TRELLIS_ERR_INTERNAL, e.what());
+        }
+        if (result.ok() && task.store) {
+            try {
+                task.store->persist(result.outputs);
+            } catch (const std::exception& e) {
+                return AttemptResult::failure(TRELLIS_ERR_FAILED, std::string("cannot store its outputs: ") + e.what());
+            }
+        }
+        return result;
     }
 
     std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
@@ -288,12 +313,14 @@ private:
     void start(size_t i) {
         const StageNode& node = pipeline_.stages[i];
         StageRecord& record = outcome_.stages[i];
+        if (record.attempts == 0 && try_reuse(i)) return;
         record.state = StageState::Running;
         ++record.attempts;
         observer_.stage_started(i, record.attempts);
+        if (options_.store) options_.store->attempt_started(i, record.attempts);
         if (node.is_lua()) return run_lua(i);
         if (auto it = load_errors_.find(node.plugin_name); it != load_errors_.end())
-            return finish(i, AttemptResult{TRELLIS_ERR_FAILED, it->second, {}, {}}, 0);
+            return finish(i, AttemptResult::failure(TRELLIS_ERR_FAILED, it->second), 0);
 
         Running& slot = running_[i];
         slot.active = true;
@@ -310,6 +337,7 @@ private:
         task->stage = i;
         task->generation = slot.generation;
         task->isolated = record.isolated;
+        task->store = options_.store;
         StageAttempt& attempt = task->attempt;
         attempt.stage_id = node.id;
         attempt.manifest = node.manifest;
@@ -334,13 +362,44 @@ private:
         pool_.submit(std::move(task));
     }
 
+    // A stage whose cache key matches an earlier execution's takes that execution's outputs
+    // without running. Its callbacks still run: they are part of the pipeline's logic.
+    bool try_reuse(size_t i) {
+        if (!options_.store) return false;
+        std::optional<std::map<std::string, ArtifactBytes>> outputs;
+        try {
+            outputs = options_.store->reuse(i, gather_inputs(pipeline_.stages[i]));
+        } catch (const std::exception& e) {
+            spdlog::warn("stage '{}': not reusing an earlier execution: {}", pipeline_.stages[i].id, e.what());
+        }
+        if (!outputs) return false;
+        StageRecord& record = outcome_.stages[i];
+        record.state = StageState::Running;
+        record.reused = true;
+        observer_.stage_started(i, 0);
+        AttemptResult result;
+        result.outputs = std::move(*outputs);
+        finish(i, std::move(result), 0);
+        return true;
+    }
+
+    // Gives every artifact in `artifacts` its bytes (Lua code and callbacks read them).
+    void load_all(std::map<std::string, ArtifactBytes>& artifacts) const {
+        if (!options_.store) return;
+        for (auto& [port, artifact] : artifacts)
+            if (!artifact.loaded()) artifact = options_.store->load(artifact);
+    }
+
     void run_lua(size_t i) {
         const auto start = Clock::now();
         AttemptResult result;
         try {
-            result.outputs = script_->run_lua_stage(pipeline_.stages[i], gather_inputs(pipeline_.stages[i]));
+            auto inputs = gather_inputs(pipeline_.stages[i]);
+            load_all(inputs);
+            result.outputs = script_->run_lua_stage(pipeline_.stages[i], inputs);
+            if (options_.store) options_.store->persist(result.outputs);
         } catch (const std::exception& e) {
-            result = {TRELLIS_ERR_FAILED, e.what(), {}, {}};
+            result = AttemptResult::failure(TRELLIS_ERR_FAILED, e.what());
         }
         finish(i, std::move(result), std::chrono::duration<double>(Clock::now() - start).count());
     }
@@ -353,7 +412,7 @@ private:
         in_flight_.erase(completion.stage);
         if (slot.timed_out) { // even if it finished after all: it ran past its limit
             const auto& node = pipeline_.stages[completion.stage];
-            completion.result = {TRELLIS_ERR_FAILED, "timed out after " + seconds_text(node.timeout), {}, {}};
+            completion.result = AttemptResult::failure(TRELLIS_ERR_FAILED, "timed out after " + seconds_text(node.timeout));
         }
         finish(completion.stage, std::move(completion.result), completion.seconds);
     }
@@ -379,8 +438,11 @@ private:
             record.message.clear(); // an earlier attempt's failure
             record.outputs = std::move(result.outputs);
             record.metrics = std::move(result.metrics);
+            record.params = std::move(result.params);
+            record.registrations = std::move(result.registrations);
             bool proceed = true;
             try {
+                if (node.when.set() || node.on_success.set()) load_all(record.outputs);
                 if (node.when.set()) proceed = script_->condition(node, view(i));
                 if (node.on_success.set()) script_->notify(node.on_success, view(i));
             } catch (const std::exception& e) {
@@ -388,7 +450,7 @@ private:
                 record.message = e.what();
                 return fail(i);
             }
-            observer_.stage_finished(i, outcome_.stages[i]);
+            ended(i);
             if (!proceed) {
                 for (size_t next : node.downstream)
                     skip(next, "the 'when' condition of '" + node.id + "' was false");
@@ -400,6 +462,7 @@ private:
         }
         record.message = result.message;
         record.metrics = std::move(result.metrics);
+        record.params = std::move(result.params);
         const bool cancelled = result.status == TRELLIS_ERR_CANCELLED && stopping_;
         if (!cancelled && !stopping_ && record.attempts <= node.retries) {
             spdlog::warn("stage '{}' failed (attempt {} of {}): {}; retrying{}", node.id, record.attempts,
@@ -423,9 +486,20 @@ private:
         fail(i);
     }
 
+    // Tells the observer and the store that stage `i` reached its final state.
+    void ended(size_t i) {
+        observer_.stage_finished(i, outcome_.stages[i]);
+        if (!options_.store) return;
+        try {
+            options_.store->stage_ended(i, outcome_.stages[i], gather_inputs(pipeline_.stages[i]));
+        } catch (const std::exception& e) {
+            spdlog::error("stage '{}': cannot record its execution: {}", pipeline_.stages[i].id, e.what());
+        }
+    }
+
     void fail(size_t i) {
         const StageNode& node = pipeline_.stages[i];
-        observer_.stage_finished(i, outcome_.stages[i]);
+        ended(i);
         for (size_t next : node.downstream) skip(next, "upstream stage '" + node.id + "' " + to_string(outcome_.stages[i].state));
         if (options_.fail_fast && outcome_.stages[i].state == StageState::Failed && !stopping_)
             stop("--fail-fast after stage '" + node.id + "' failed");
@@ -442,7 +516,7 @@ private:
             if (record.state != StageState::Waiting) continue;
             record.state = StageState::Skipped;
             record.message = why;
-            observer_.stage_finished(i, record);
+            ended(i);
             for (size_t next : pipeline_.stages[i].downstream) pending.push_back(next);
         }
     }
@@ -452,7 +526,7 @@ private:
         if (record.state != StageState::Waiting) return;
         record.state = StageState::Cancelled;
         record.message = why;
-        observer_.stage_finished(i, outcome_.stages[i]);
+        ended(i);
     }
 
     // Stops starting stages and asks the running ones to cancel.

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,8 +30,32 @@ struct StageRecord {
     int attempts = 0;
     double seconds = 0;  // of the last attempt
     bool isolated = false;
+    bool reused = false; // succeeded by reusing an earlier execution's outputs (a cache hit)
     std::map<std::string, ArtifactBytes> outputs;
     std::vector<MetricPoint> metrics;
+    std::map<std::string, nlohmann::json> params;  // logged by the stage
+    std::vector<ModelRegistration> registrations; // made by the stage
+};
+
+// What the executor asks of the stores: reuse, persistence and recording of stage executions
+// (RunRecorder implements it over the artifact and metadata stores). Without one, nothing is
+// reused or recorded and artifacts stay in memory.
+class StageStore {
+public:
+    virtual ~StageStore() = default;
+    // Scheduler thread, before a stage's first attempt, with its inputs (stored, so with digests):
+    // outputs of an earlier execution to use instead of running it, or nothing.
+    virtual std::optional<std::map<std::string, ArtifactBytes>> reuse(size_t stage,
+                                                                      const std::map<std::string, ArtifactBytes>& inputs) = 0;
+    // Scheduler thread: an attempt of `stage` starts.
+    virtual void attempt_started(size_t stage, int attempt) = 0;
+    // Worker thread (scheduler thread for Lua stages), after a successful attempt: stores the
+    // outputs and fills in their digests. Throws to fail the attempt.
+    virtual void persist(std::map<std::string, ArtifactBytes>& outputs) = 0;
+    // Any thread: `artifact` (known by digest) with its bytes. Throws when it is missing or damaged.
+    virtual ArtifactBytes load(const ArtifactBytes& artifact) = 0;
+    // Scheduler thread: `stage` reached its final state, having seen `inputs`.
+    virtual void stage_ended(size_t stage, const StageRecord& record, const std::map<std::string, ArtifactBytes>& inputs) = 0;
 };
 
 struct ExecutorOptions {
@@ -45,6 +70,7 @@ struct ExecutorOptions {
     std::filesystem::path log_file; // the run's log, for isolated stages' own lines
     // How long a stage that timed out or was cancelled may take to stop before it is abandoned.
     std::chrono::milliseconds stop_grace{5000};
+    StageStore* store = nullptr; // reuse, persist and record stages through it, if set
 };
 
 // Told about progress, on the scheduler thread.

@@ -39,7 +39,8 @@ void RunProgress::stage_finished(size_t stage, const StageRecord& record) {
     const auto& node = pipeline_.stages[stage];
     switch (record.state) {
     case StageState::Succeeded:
-        spdlog::info("stage '{}' ({}) succeeded in {}", node.id, node.stage_name, format_duration(record.seconds));
+        if (record.reused) spdlog::info("stage '{}' ({}) cached: reused an earlier execution's outputs", node.id, node.stage_name);
+        else spdlog::info("stage '{}' ({}) succeeded in {}", node.id, node.stage_name, format_duration(record.seconds));
         break;
     case StageState::Failed:
         spdlog::error("stage '{}' ({}) failed after {}: {}", node.id, node.stage_name, format_duration(record.seconds),

@@ -48,7 +48,7 @@ void remove_scratch(const StageContext& context) {
 
 AttemptResult run_in_process(const StageAttempt& attempt) {
     const trellis_stage_descriptor* entry = attempt.library->find_stage(attempt.manifest->name);
-    if (!entry) return {TRELLIS_ERR_NOT_FOUND, "plugin no longer provides stage '" + attempt.manifest->name + "'", {}, {}};
+    if (!entry) return AttemptResult::failure(TRELLIS_ERR_NOT_FOUND, "plugin no longer provides stage '" + attempt.manifest->name + "'");
     StageContext context;
     context.stage = attempt.manifest;
     context.config = attempt.config;
@@ -60,8 +60,13 @@ AttemptResult run_in_process(const StageAttempt& attempt) {
     context.flavors = attempt.flavors;
     const StageOutcome outcome = invoke_stage(entry->run, context);
     remove_scratch(context);
-    AttemptResult result{outcome.status, outcome.message, {}, std::move(context.metrics)};
-    if (outcome.ok()) result.outputs = std::move(context.outputs);
+    AttemptResult result = AttemptResult::failure(outcome.status, outcome.message);
+    result.metrics = std::move(context.metrics);
+    result.params = std::move(context.params);
+    if (outcome.ok()) {
+        result.outputs = std::move(context.outputs);
+        result.registrations = std::move(context.registrations);
+    }
     return result;
 }
 
@@ -79,7 +84,7 @@ AttemptResult run_isolated(const StageAttempt& attempt) {
                               {"inputs", nlohmann::json::object()}};
     for (const auto& [port, artifact] : attempt.inputs) {
         const std::string file = "in-" + port + ".trls";
-        write_bytes(dir / file, artifact.bytes->data(), artifact.bytes->size());
+        write_bytes(dir / file, artifact.bytes().data(), artifact.bytes().size());
         request["inputs"][port] = {{"type", artifact.type}, {"file", file}};
     }
     write_text(dir / "request.json", dump_json(request));
@@ -105,7 +110,7 @@ AttemptResult run_isolated(const StageAttempt& attempt) {
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attributes);
     if (spawned != 0)
-        return {TRELLIS_ERR_INTERNAL, "cannot start the isolated stage process: " + std::string(strerror(spawned)), {}, {}};
+        return AttemptResult::failure(TRELLIS_ERR_INTERNAL, "cannot start the isolated stage process: " + std::string(strerror(spawned)));
     register_child_group(pid);
 
     using Clock = std::chrono::steady_clock;
@@ -132,30 +137,35 @@ AttemptResult run_isolated(const StageAttempt& attempt) {
 
     if (WIFSIGNALED(status)) {
         if (attempt.cancelled && attempt.cancelled->load())
-            return {TRELLIS_ERR_CANCELLED, "cancelled (isolated stage process stopped)", {}, {}};
-        return {TRELLIS_ERR_FAILED, "isolated stage process crashed (" + signal_name(WTERMSIG(status)) + ")", {}, {}};
+            return AttemptResult::failure(TRELLIS_ERR_CANCELLED, "cancelled (isolated stage process stopped)");
+        return AttemptResult::failure(TRELLIS_ERR_FAILED, "isolated stage process crashed (" + signal_name(WTERMSIG(status)) + ")");
     }
     nlohmann::json answer;
     try {
         std::ifstream in(dir / "result.json");
         answer = nlohmann::json::parse(in);
     } catch (const std::exception&) {
-        return {TRELLIS_ERR_FAILED,
-                "isolated stage process exited with code " + std::to_string(WEXITSTATUS(status)) + " without a result",
-                {}, {}};
+        return AttemptResult::failure(TRELLIS_ERR_FAILED, "isolated stage process exited with code " +
+                                                              std::to_string(WEXITSTATUS(status)) + " without a result");
     }
     AttemptResult result;
     result.status = answer.value("status", TRELLIS_ERR_INTERNAL);
     result.message = answer.value("message", "");
     try {
         for (const auto& [port, output] : answer.at("outputs").items()) {
-            auto bytes = std::make_shared<const std::vector<uint8_t>>(read_bytes(dir / output.at("file").get<std::string>()));
-            result.outputs[port] = {output.at("type").get<uint32_t>(), std::move(bytes)};
+            result.outputs[port] = ArtifactBytes::own(output.at("type").get<uint32_t>(),
+                                                      read_bytes(dir / output.at("file").get<std::string>()));
         }
         for (const auto& point : answer.at("metrics"))
             result.metrics.push_back({point.at(0).get<std::string>(), point.at(1).get<double>(), point.at(2).get<int64_t>()});
+        const nlohmann::json params = answer.value("params", nlohmann::json::object());
+        for (const auto& [key, value] : params.items()) result.params[key] = value;
+        const nlohmann::json registrations = answer.value("registrations", nlohmann::json::array());
+        for (const auto& model : registrations)
+            result.registrations.push_back({model.at("port").get<std::string>(), model.at("name").get<std::string>(),
+                                            model.at("version").get<int64_t>(), model.at("uri").get<std::string>()});
     } catch (const std::exception& e) {
-        return {TRELLIS_ERR_INTERNAL, std::string("isolated stage process wrote a bad result: ") + e.what(), {}, {}};
+        return AttemptResult::failure(TRELLIS_ERR_INTERNAL, std::string("isolated stage process wrote a bad result: ") + e.what());
     }
     return result;
 }
@@ -186,8 +196,8 @@ int run_exec_stage_child(const std::filesystem::path& dir) {
         context.config = request.at("config");
         for (const auto& key : request.at("explicitly_set")) context.explicitly_set.insert(key.get<std::string>());
         for (const auto& [port, input] : request.at("inputs").items())
-            context.inputs[port] = {input.at("type").get<uint32_t>(), std::make_shared<const std::vector<uint8_t>>(
-                                                                          read_bytes(dir / input.at("file").get<std::string>()))};
+            context.inputs[port] =
+                ArtifactBytes::own(input.at("type").get<uint32_t>(), read_bytes(dir / input.at("file").get<std::string>()));
         context.logger_name = request.value("stage_id", stage_name);
         context.scratch_dir = (dir / "scratch").string();
         context.cancelled = &child_cancelled;
@@ -207,10 +217,15 @@ int run_exec_stage_child(const std::filesystem::path& dir) {
         if (outcome.ok())
             for (const auto& [port, artifact] : context.outputs) {
                 const std::string file = "out-" + port + ".trls";
-                write_bytes(dir / file, artifact.bytes->data(), artifact.bytes->size());
+                write_bytes(dir / file, artifact.bytes().data(), artifact.bytes().size());
                 answer["outputs"][port] = {{"type", artifact.type}, {"file", file}};
             }
         for (const auto& point : context.metrics) answer["metrics"].push_back({point.name, point.value, point.step});
+        answer["params"] = context.params;
+        answer["registrations"] = nlohmann::json::array();
+        for (const auto& model : context.registrations)
+            answer["registrations"].push_back(
+                {{"port", model.port}, {"name", model.name}, {"version", model.version}, {"uri", model.uri}});
     } catch (const std::exception& e) {
         answer["status"] = TRELLIS_ERR_FAILED;
         answer["message"] = e.what();

@@ -40,7 +40,15 @@ struct AttemptResult {
     std::string message;
     std::map<std::string, ArtifactBytes> outputs;
     std::vector<MetricPoint> metrics;
+    std::map<std::string, nlohmann::json> params;
+    std::vector<ModelRegistration> registrations; // only of a successful attempt
     bool ok() const { return status == TRELLIS_OK; }
+    static AttemptResult failure(int32_t status, std::string message) {
+        AttemptResult result;
+        result.status = status;
+        result.message = std::move(message);
+        return result;
+    }
 };
 
 AttemptResult run_in_process(const StageAttempt& attempt);

@@ -258,6 +258,7 @@ int LuaSandbox::sandbox_require(lua_State* L) {
             throw ScriptError("require: module '" + name + "' not found (no file " + file.string() + ")");
         text = read_text(real);
         display = file.lexically_normal().string();
+        self.add_source(display, text);
     } catch (const std::exception& e) {
         message = e.what();
     }
@@ -443,9 +444,15 @@ void LuaSandbox::run_protected(const std::function<void(lua_State*)>& body) {
     lua_settop(L_, top);
 }
 
+void LuaSandbox::add_source(const std::string& name, const std::string& text) {
+    // Length-prefixed, so that moving text between two files changes the whole.
+    sources_ += std::to_string(name.size()) + ":" + name + std::to_string(text.size()) + ":" + text;
+}
+
 void LuaSandbox::run_file(const std::filesystem::path& file, const std::string& display_name) {
     watchdog_message_ = stuck_message(display_name, limits_.seconds);
     const std::string text = read_text(file);
+    add_source(display_name, text);
     const int status = luaL_loadbufferx(L_, text.data(), text.size(), ("@" + display_name).c_str(), "t");
     if (status != LUA_OK) raise_script_error(status);
     call(0, 0);

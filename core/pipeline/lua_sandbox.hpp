@@ -65,7 +65,12 @@ public:
     // Bytes the script's values take now.
     size_t memory_in_use() const { return used_; }
 
+    // The text of every file run or required so far, each after its name: what the Lua parts of a
+    // pipeline (inline stages, callbacks) are made of, for cache keys.
+    const std::string& sources() const { return sources_; }
+
 private:
+    void add_source(const std::string& name, const std::string& text);
     static void* allocate(void* self, void* ptr, size_t old_size, size_t new_size) noexcept;
     static void count_hook(lua_State* L, lua_Debug* ar);
     static int message_handler(lua_State* L);
@@ -87,6 +92,7 @@ private:
 
     LuaLimits limits_;
     std::filesystem::path module_dir_;
+    std::string sources_;
     lua_State* L_ = nullptr;
     size_t used_ = 0;
     bool over_memory_ = false;

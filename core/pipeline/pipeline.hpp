@@ -55,6 +55,8 @@ struct StageNode {
     double retry_delay = 0;
     double timeout = 0; // seconds, 0 = none
     bool isolate = false;
+    bool cache = true;    // reuse an earlier execution with the same cache key
+    double cache_ttl = 0; // seconds an earlier execution stays reusable, 0 = for ever
     LuaCallback when, on_success, on_failure;
     LuaCallback lua_run;                          // inline Lua stages: the function
     std::map<std::string, std::string> lua_outputs; // inline Lua stages: port -> "metrics" | "report"

@@ -1,5 +1,7 @@
 #include "pipeline/pipeline_script.hpp"
 
+#include "util/duration.hpp"
+
 #include "util/join.hpp"
 #include "util/json_text.hpp"
 
@@ -128,6 +130,17 @@ double read_seconds(lua_State* L, int index, const std::string& key) {
     return value;
 }
 
+// A duration: seconds as a number, or text such as "90s", "15m", "12h", "7d" (at most a year).
+double read_duration(lua_State* L, int index, const std::string& key) {
+    if (lua_type(L, index) == LUA_TNUMBER) return read_seconds(L, index, key);
+    const std::string example = key + " must be seconds or a duration such as \"30m\", \"12h\" or \"7d\"";
+    if (lua_type(L, index) != LUA_TSTRING) throw std::invalid_argument(example + ", not a " + type_name(L, index));
+    const auto seconds = parse_duration(lua_tostring(L, index));
+    if (!seconds || *seconds > 31'536'000) throw std::invalid_argument(example + " (up to a year), not '" +
+                                                                       std::string(lua_tostring(L, index)) + "'");
+    return *seconds;
+}
+
 // Reads the keys every stage accepts (id, after, when, ...). Returns false for other keys.
 bool read_run_option(lua_State* L, const std::string& key, int value, StageNode& node) {
     if (key == "id") {
@@ -155,6 +168,12 @@ bool read_run_option(lua_State* L, const std::string& key, int value, StageNode&
     } else if (key == "isolate") {
         if (lua_type(L, value) != LUA_TBOOLEAN) throw std::invalid_argument("isolate must be true or false");
         node.isolate = lua_toboolean(L, value);
+    } else if (key == "cache") {
+        if (lua_type(L, value) != LUA_TBOOLEAN) throw std::invalid_argument("cache must be true or false");
+        node.cache = lua_toboolean(L, value);
+    } else if (key == "cache_ttl") {
+        node.cache_ttl = read_duration(L, value, key);
+        if (node.cache_ttl <= 0) throw std::invalid_argument("cache_ttl must be a positive duration");
     } else {
         return false;
     }
@@ -577,7 +596,7 @@ std::unique_ptr<PipelineScript> PipelineScript::load(const std::filesystem::path
 
 void PipelineScript::push_artifact(const ArtifactBytes& artifact) {
     lua_State* L = sandbox_->state();
-    const std::span<const uint8_t> bytes(artifact.bytes->data(), artifact.bytes->size());
+    const std::span<const uint8_t> bytes = artifact.bytes();
     switch (static_cast<ArtifactType>(artifact.type)) {
     case ArtifactType::Metrics: {
         const auto metrics = deserialize_metrics(bytes);
@@ -715,10 +734,9 @@ std::map<std::string, ArtifactBytes> PipelineScript::run_lua_stage(const StageNo
                     if (!number.is_number()) fail("output '" + port + "': metric '" + name + "' is not a number");
                     metrics.values[name] = number.get<double>();
                 }
-                outputs[port] = {TRELLIS_ARTIFACT_METRICS, std::make_shared<const std::vector<uint8_t>>(serialize(metrics))};
+                outputs[port] = ArtifactBytes::own(TRELLIS_ARTIFACT_METRICS, serialize(metrics));
             } else {
-                outputs[port] = {TRELLIS_ARTIFACT_REPORT,
-                                 std::make_shared<const std::vector<uint8_t>>(serialize(Report{dump_json(value)}))};
+                outputs[port] = ArtifactBytes::own(TRELLIS_ARTIFACT_REPORT, serialize(Report{dump_json(value)}));
             }
         }
     });

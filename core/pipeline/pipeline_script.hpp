@@ -40,6 +40,10 @@ public:
     Pipeline& pipeline() { return pipeline_; }
     // Lets Ctrl-C stop a callback or Lua stage that is running (see LuaSandbox::set_interrupt).
     void set_interrupt(const std::atomic<int>* interrupts) { sandbox_->set_interrupt(interrupts); }
+    // The text of the script and every module it required (for the cache keys of Lua parts).
+    const std::string& sources() const { return sandbox_->sources(); }
+    // The --set overrides it was loaded with, as given.
+    const std::map<std::string, std::string>& overrides() const { return overrides_; }
     const Pipeline& pipeline() const { return pipeline_; }
 
     // A stage's `when` condition: true lets its downstream stages run. Throws ScriptError.

@@ -117,10 +117,10 @@ int32_t config_is_set(trellis_context* ctx, const char* key, int32_t* out) {
 int32_t input_get(trellis_context* ctx, const char* port, uint32_t* type, const uint8_t** data, size_t* size) {
     if (!ctx || !port || !type || !data || !size) return TRELLIS_ERR_INVALID;
     auto it = ctx->inputs.find(port);
-    if (it == ctx->inputs.end() || !it->second.bytes) return TRELLIS_ERR_NOT_FOUND;
+    if (it == ctx->inputs.end() || !it->second.loaded()) return TRELLIS_ERR_NOT_FOUND;
     *type = it->second.type;
-    *data = it->second.bytes->data();
-    *size = it->second.bytes->size();
+    *data = it->second.bytes().data();
+    *size = it->second.bytes().size();
     return TRELLIS_OK;
 }
 
@@ -133,16 +133,44 @@ int32_t output_set(trellis_context* ctx, const char* port, uint32_t type, const 
         if (!declared) return TRELLIS_ERR_NOT_FOUND;
         if (artifact_type_name(type) != declared->artifact_type) return TRELLIS_ERR_TYPE;
     }
-    auto bytes = std::make_shared<const std::vector<uint8_t>>(data, data + size);
+    auto artifact = ArtifactBytes::own(type, std::vector<uint8_t>(data, data + size));
     std::lock_guard lock(ctx->mutex);
-    ctx->outputs[port] = ArtifactBytes{type, std::move(bytes)};
+    ctx->outputs[port] = std::move(artifact);
     return TRELLIS_OK;
+}
+
+int32_t fail_with(trellis_context* ctx, int32_t status, const std::string& message) {
+    std::lock_guard lock(ctx->mutex);
+    ctx->last_error = message;
+    return status;
 }
 
 int32_t metric_log(trellis_context* ctx, const char* name, double value, int64_t step) {
     if (!ctx || !name || !*name) return TRELLIS_ERR_INVALID;
     std::lock_guard lock(ctx->mutex);
     ctx->metrics.push_back({name, value, step});
+    return TRELLIS_OK;
+}
+
+int32_t param_log(trellis_context* ctx, const char* key, const char* value_json) {
+    if (!ctx || !key || !*key || !value_json) return TRELLIS_ERR_INVALID;
+    nlohmann::json value = nlohmann::json::parse(value_json, nullptr, false);
+    if (value.is_discarded()) return fail_with(ctx, TRELLIS_ERR_INVALID, std::string("param '") + key + "': not JSON text");
+    std::lock_guard lock(ctx->mutex);
+    ctx->params[key] = std::move(value);
+    return TRELLIS_OK;
+}
+
+int32_t model_register(trellis_context* ctx, const char* input_port, const char* name, int64_t version, const char* uri) {
+    if (!ctx || !input_port || !name || !*name || version < 0) return TRELLIS_ERR_INVALID;
+    if (!ctx->stage) return fail_with(ctx, TRELLIS_ERR_INVALID, "model_register is only for stage executions");
+    auto it = ctx->inputs.find(input_port);
+    if (it == ctx->inputs.end() || !it->second.loaded())
+        return fail_with(ctx, TRELLIS_ERR_NOT_FOUND, std::string("model_register: no input '") + input_port + "'");
+    if (it->second.type != TRELLIS_ARTIFACT_MODEL)
+        return fail_with(ctx, TRELLIS_ERR_TYPE, std::string("model_register: input '") + input_port + "' is not a model");
+    std::lock_guard lock(ctx->mutex);
+    ctx->registrations.push_back({input_port, name, version, uri ? uri : ""});
     return TRELLIS_OK;
 }
 
@@ -163,12 +191,6 @@ int32_t buffer_set(trellis_buffer* buffer, const uint8_t* data, size_t size) {
     if (!buffer || (!data && size > 0)) return TRELLIS_ERR_INVALID;
     buffer->bytes.assign(data, data + size);
     return TRELLIS_OK;
-}
-
-int32_t fail_with(trellis_context* ctx, int32_t status, const std::string& message) {
-    std::lock_guard lock(ctx->mutex);
-    ctx->last_error = message;
-    return status;
 }
 
 int32_t model_predict(trellis_context* ctx, const uint8_t* model, size_t model_size, const uint8_t* table,
@@ -253,6 +275,8 @@ const trellis_host_api the_host_api = {
     &NoThrow<&buffer_set>::call,
     &NoThrow<&model_predict>::call,
     &NoThrow<&last_error>::call,
+    &NoThrow<&param_log>::call,
+    &NoThrow<&model_register>::call,
 };
 
 } // namespace

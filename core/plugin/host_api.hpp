@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,10 +35,42 @@ struct trellis_buffer {
 
 namespace trellis::core {
 
-// Serialised bytes of one artifact with its type code (a trellis_artifact_type).
+// One artifact: its type code (a trellis_artifact_type), its serialised bytes, and once stored,
+// its digest. The bytes live in memory or in a mapping of the stored object; an artifact reused
+// from the store is known by digest alone until a stage needs its bytes (then it is loaded).
 struct ArtifactBytes {
     uint32_t type = 0;
-    std::shared_ptr<const std::vector<uint8_t>> bytes;
+    std::span<const uint8_t> view;     // the bytes, valid while `owner` lives
+    std::shared_ptr<const void> owner; // a std::vector or a store mapping; null until loaded
+    std::string digest;                // SHA-256 of the bytes once stored, "" before
+
+    bool loaded() const { return owner != nullptr; }
+    std::span<const uint8_t> bytes() const { return view; }
+
+    // Takes ownership of `bytes`.
+    static ArtifactBytes own(uint32_t type, std::vector<uint8_t> bytes) {
+        auto owned = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+        ArtifactBytes artifact;
+        artifact.type = type;
+        artifact.view = {owned->data(), owned->size()};
+        artifact.owner = std::move(owned);
+        return artifact;
+    }
+    // Known only by digest: loaded later.
+    static ArtifactBytes stored(uint32_t type, std::string digest) {
+        ArtifactBytes artifact;
+        artifact.type = type;
+        artifact.digest = std::move(digest);
+        return artifact;
+    }
+};
+
+// A model a deploy stage registered (model_register), recorded in the model registry by the host.
+struct ModelRegistration {
+    std::string port;    // the input that holds the model
+    std::string name;
+    int64_t version = 0; // 0: the registry's next
+    std::string uri;     // where the stage put it, may be empty
 };
 
 // A loaded plugin's flavor, kept alive by the library it lives in.
@@ -73,6 +106,8 @@ struct trellis_context {
     std::mutex mutex; // a plugin may call back from several of its own threads
     std::map<std::string, trellis::core::ArtifactBytes> outputs;
     std::vector<trellis::core::MetricPoint> metrics;
+    std::map<std::string, nlohmann::json> params;                 // logged with param_log
+    std::vector<trellis::core::ModelRegistration> registrations;  // made with model_register
     // C strings handed to the plugin, one per config key (or list item): the config does not change
     // during a run, so asking again returns the same pointer and memory stays bounded.
     std::map<std::string, std::string> returned_strings;

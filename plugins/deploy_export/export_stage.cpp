@@ -216,6 +216,9 @@ public:
         const fs::path published = model_dir / std::to_string(version);
         ctx.log().info("exported model " + name + " version " + std::to_string(version) + " to " + published.string());
         ctx.output("exported", trellis::DirectoryRef{published.string()});
+        // The host's registry records the model's lineage; gc keeps it. The folder's version
+        // number is the registry's version, so both name the same model.
+        ctx.register_model("model", name, version, published.string());
     }
 
 private:

@@ -126,6 +126,11 @@ public:
         model.scales.assign(data.features, 1.0);
         if (standardize) standardize_in_place(data, model);
 
+        // The hyperparameters as trained (objective resolved from "auto"), for comparing runs.
+        ctx.log_param("objective", objective);
+        ctx.log_param("l2", l2);
+        ctx.log_param("features", static_cast<int64_t>(data.features));
+        ctx.log_param("rows", static_cast<int64_t>(data.rows));
         if (objective == "regression") fit_ridge(data, l2, model);
         else fit_logistic(ctx, data, l2, max_iterations, tolerance, model);
 

@@ -437,9 +437,17 @@ TEST_CASE("executor: the quickstart pipeline runs end to end and exports a model
     const auto drift = nlohmann::json::parse(trellis::testing::read_file(run_dir / "drift" / "report.json"));
     CHECK(drift.contains("status"));
 
-    // A second run exports the next version.
+    // A second run with another gate re-checks the gate, but the same model with the same metrics
+    // is exported already: the export is reused, and no version 2 appears.
     const auto again = sandbox.run(std::string("run ") + EXAMPLES_DIR + "/quickstart.lua --set min_auc=0.9");
     CHECK(again.exit_code == 0);
+    CHECK_THAT(summary_line(again, "gate"), Catch::Contains("succeeded"));
+    CHECK_THAT(summary_line(again, "export"), Catch::Contains("cached"));
+    CHECK_FALSE(std::filesystem::exists(sandbox.dir() / ".trellis" / "registry" / "breast_cancer" / "2"));
+    // --no-cache runs every stage: the export writes the next version.
+    const auto forced = sandbox.run(std::string("run --no-cache ") + EXAMPLES_DIR + "/quickstart.lua --set min_auc=0.9");
+    CHECK(forced.exit_code == 0);
+    CHECK_THAT(summary_line(forced, "export"), Catch::Contains("succeeded"));
     CHECK(std::filesystem::exists(sandbox.dir() / ".trellis" / "registry" / "breast_cancer" / "2" / "model.json"));
 
     // A gate the model cannot pass stops the export.

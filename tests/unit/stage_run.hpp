@@ -65,14 +65,14 @@ public:
 
     // Connects input `port` to serialised artifact bytes.
     void set_input(const std::string& port, trellis::ArtifactType type, std::vector<uint8_t> bytes) {
-        context.inputs[port] = {static_cast<uint32_t>(type), std::make_shared<const std::vector<uint8_t>>(std::move(bytes))};
+        context.inputs[port] = trellis::core::ArtifactBytes::own(static_cast<uint32_t>(type), std::move(bytes));
     }
 
     trellis::core::StageOutcome invoke() { return trellis::core::invoke_stage(entry_->run, context); }
 
     std::span<const uint8_t> output(const std::string& port) const {
-        const auto& bytes = *context.outputs.at(port).bytes;
-        return {bytes.data(), bytes.size()};
+        const auto bytes = context.outputs.at(port).bytes();
+        return {bytes.begin(), bytes.end()};
     }
 
     std::atomic<bool> cancelled{false};

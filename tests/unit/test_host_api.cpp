@@ -31,7 +31,7 @@ std::shared_ptr<PluginLibrary> data_plugin() {
 }
 
 ArtifactBytes artifact(uint32_t type, std::vector<uint8_t> bytes) {
-    return {type, std::make_shared<const std::vector<uint8_t>>(std::move(bytes))};
+    return ArtifactBytes::own(type, std::move(bytes));
 }
 
 trellis::Table x_table(std::initializer_list<double> values) {
@@ -306,7 +306,8 @@ TEST_CASE("host api: outputs, inputs, metrics, scratch dir, cancellation and buf
         CHECK(run.context.outputs.empty());
         CHECK(host.output_set(ctx, "out", TRELLIS_ARTIFACT_REPORT, report.data(), report.size()) == TRELLIS_OK);
         REQUIRE(run.context.outputs.count("out") == 1);
-        CHECK(*run.context.outputs.at("out").bytes == report);
+        const auto out = run.context.outputs.at("out").bytes();
+        CHECK(std::vector<uint8_t>(out.begin(), out.end()) == report);
     }
     SECTION("input_get on an unconnected optional input") {
         uint32_t type = 0;

@@ -426,6 +426,15 @@ inline std::vector<uint8_t> serialize(const DirectoryRef& directory) {
     return out.finish();
 }
 
+/// Rows and columns of a table blob, read from its first words without decoding the columns (for
+/// describing a large table cheaply); FormatError if it does not start like a table.
+inline std::pair<uint64_t, uint64_t> table_shape(std::span<const uint8_t> bytes) {
+    detail::Reader in(bytes.first(std::min<size_t>(bytes.size(), detail::header_size + 16)), ArtifactType::Table);
+    const uint64_t rows = in.u64("row count");
+    const uint64_t columns = in.u64("column count");
+    return {rows, columns};
+}
+
 /// Reads a table blob; FormatError if it is not exactly one valid table.
 inline Table deserialize_table(std::span<const uint8_t> bytes) {
     detail::Reader in(bytes, ArtifactType::Table);

@@ -44,7 +44,7 @@ extern "C" {
 /** Major version of this ABI: plugins must match it exactly. */
 #define TRELLIS_API_MAJOR 1
 /** Minor version of this ABI: plugins may be built for this minor or an older one. */
-#define TRELLIS_API_MINOR 1
+#define TRELLIS_API_MINOR 2
 
 /** Marks a symbol as exported from a plugin built with hidden visibility. */
 #if defined(_WIN32)
@@ -200,6 +200,17 @@ typedef struct trellis_host_api {
                              size_t table_size, const uint8_t** out, size_t* out_size);
     /** The message of the last host call on `ctx` that failed ("" if none); valid until the next call. */
     const char* (*last_error)(trellis_context* ctx);
+
+    /* ---- since 1.2 ---- */
+
+    /** Records a param of this execution (a hyperparameter, a data version...): `value_json` is JSON
+     *  text, e.g. "0.1" or "\"adam\"". Logging a key again replaces its value. */
+    int32_t (*param_log)(trellis_context* ctx, const char* key, const char* value_json);
+    /** Registers the Model on input `input_port` in the host's model registry as `name`, at
+     *  `version` (0: the next free version), published at `uri` (may be NULL). Recorded when the
+     *  execution succeeds; `trellis lineage name:version` starts from it and gc keeps it. */
+    int32_t (*model_register)(trellis_context* ctx, const char* input_port, const char* name, int64_t version,
+                              const char* uri);
 } trellis_host_api;
 
 /** Runs one stage execution; returns a trellis_status and fills `err` on failure. */

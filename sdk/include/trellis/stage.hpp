@@ -4,6 +4,7 @@
 #pragma once
 
 #include <trellis/artifacts.hpp>
+#include <trellis/json.hpp>
 #include <trellis/plugin_abi.h>
 
 #include <cstddef>
@@ -284,6 +285,39 @@ public:
         check(host_->metric_log(ctx_, name.c_str(), value, step), "metric '" + name + "'");
     }
 
+    /// Logs param `key` of this execution, given as JSON text; shown by `trellis runs show` and
+    /// compared by `trellis runs compare`. Needs a host of API 1.2 or newer (ignored by older ones).
+    void log_param_json(const std::string& key, const std::string& value_json) {
+        if (!host_has(offsetof(trellis_host_api, param_log) + sizeof(host_->param_log))) return;
+        check(host_->param_log(ctx_, key.c_str(), value_json.c_str()), "param '" + key + "'");
+    }
+    /// Logs a text param.
+    void log_param(const std::string& key, const std::string& value) { log_param_json(key, json_string(value)); }
+    /// Logs a text param.
+    void log_param(const std::string& key, const char* value) { log_param_json(key, json_string(value)); }
+    /// Logs a number param.
+    void log_param(const std::string& key, double value) { log_param_json(key, json_number(value)); }
+    /// Logs an integer param.
+    void log_param(const std::string& key, int64_t value) { log_param_json(key, std::to_string(value)); }
+    /// Logs an integer param.
+    void log_param(const std::string& key, int value) { log_param_json(key, std::to_string(value)); }
+    /// Logs a true/false param.
+    void log_param(const std::string& key, bool value) { log_param_json(key, value ? "true" : "false"); }
+
+    /// Registers the Model on input `port` in the host's model registry as `name` at `version`
+    /// (0: the next free one), published at `uri` (may be empty). The host records it when the
+    /// stage succeeds. Returns false on a host older than API 1.2, which has no registry.
+    bool register_model(const std::string& port, const std::string& name, int64_t version = 0,
+                        const std::string& uri = "") {
+        if (!host_has(offsetof(trellis_host_api, model_register) + sizeof(host_->model_register))) return false;
+        const int32_t status = host_->model_register(ctx_, port.c_str(), name.c_str(), version, uri.c_str());
+        if (status != TRELLIS_OK) {
+            const char* why = host_->last_error(ctx_);
+            throw Error(status, "registering model '" + name + "': " + (why && *why ? why : "failed"));
+        }
+        return true;
+    }
+
     /// The stage's logger.
     const Logger& log() const { return logger_; }
 
@@ -308,6 +342,9 @@ public:
         }
         return deserialize_table(std::span<const uint8_t>(out, out_size));
     }
+
+    /// Whether the host's function table reaches `end` bytes, i.e. has the functions before it.
+    bool host_has(size_t end) const { return host_->struct_size >= end; }
 
     /// Whether the run was cancelled.
     bool cancelled() const { return host_->is_cancelled(ctx_) != 0; }

@@ -1,0 +1,97 @@
+#include "exec/cache_keys.hpp"
+
+#include "store/digest.hpp"
+
+#include <sys/stat.h>
+
+namespace trellis::core {
+
+namespace {
+// Bumped whenever what goes into a key changes, so old keys never match new ones by accident.
+constexpr std::string_view key_format = "trellis-cache-key-1";
+} // namespace
+
+CacheKeys::CacheKeys(const Pipeline& pipeline, std::string lua_sources, PluginRegistry& registry,
+                     store::MetadataStore& metadata)
+    : pipeline_(pipeline), registry_(registry), metadata_(metadata) {
+    store::FastHash hash;
+    hash.update(lua_sources);
+    lua_sources_digest_ = hash.hex();
+}
+
+std::string CacheKeys::plugin_digest(const std::string& plugin_name) {
+    if (auto it = plugin_digests_.find(plugin_name); it != plugin_digests_.end()) return it->second;
+    const PluginFile* file = registry_.find_plugin(plugin_name);
+    if (!file) throw std::runtime_error("plugin '" + plugin_name + "' is not installed");
+    return plugin_digests_[plugin_name] = store::sha256_file(file->scan.path);
+}
+
+std::string CacheKeys::plugin_version(const std::string& plugin_name) const {
+    const PluginFile* file = registry_.find_plugin(plugin_name);
+    return file && file->scan.manifest ? file->scan.manifest->version : "";
+}
+
+std::string CacheKeys::file_digest(const std::string& path) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) throw std::runtime_error("cannot read " + path);
+    const int64_t mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec;
+    if (auto known = metadata_.file_fingerprint(path, info.st_size, mtime_ns, static_cast<int64_t>(info.st_ino)))
+        return *known;
+    const std::string digest = store::fast_hash_file(path);
+    metadata_.save_file_fingerprint(path, info.st_size, mtime_ns, static_cast<int64_t>(info.st_ino), digest);
+    return digest;
+}
+
+// A config value that names an existing regular file is data the stage reads: its content, not
+// just its name, is part of the key, so editing the file makes the stage (and what follows) run.
+void CacheKeys::add_files(const nlohmann::json& value, std::map<std::string, std::string>& files) {
+    if (value.is_string()) {
+        const std::string& text = value.get_ref<const std::string&>();
+        if (text.empty() || text.size() > 4096 || text.find('\0') != std::string::npos) return;
+        std::error_code ec;
+        const auto absolute = std::filesystem::absolute(text, ec);
+        if (ec || !std::filesystem::is_regular_file(absolute, ec)) return;
+        files[absolute.lexically_normal().string()] = "";
+    } else if (value.is_array() || value.is_object()) {
+        for (const auto& item : value) add_files(item, files);
+    }
+}
+
+std::string CacheKeys::key(size_t stage, const std::map<std::string, std::string>& input_digests) {
+    const StageNode& node = pipeline_.stages.at(stage);
+    store::FastHash hash;
+    hash.field(key_format);
+    hash.field(node.stage_name);
+    if (node.is_lua()) {
+        // The function is the script's: its text, the params it may close over, and its values.
+        hash.field(lua_sources_digest_);
+        hash.field(node.id);
+        nlohmann::json params = nlohmann::json::object();
+        for (const auto& [name, value] : pipeline_.params) params[name] = value;
+        hash.field(store::canonical_json(params));
+        nlohmann::json fields = nlohmann::json::object();
+        for (const auto& [name, field] : node.fields)
+            if (!field.ref) fields[name] = field.value;
+        hash.field(store::canonical_json(fields));
+    } else {
+        hash.field(node.plugin_name);
+        hash.field(plugin_version(node.plugin_name));
+        hash.field(plugin_digest(node.plugin_name));
+        hash.field(store::canonical_json(node.config));
+        std::map<std::string, std::string> files;
+        add_files(node.config, files);
+        for (auto& [path, digest] : files) {
+            hash.field("file");
+            hash.field(path);
+            hash.field(file_digest(path));
+        }
+    }
+    for (const auto& [port, digest] : input_digests) {
+        hash.field("input");
+        hash.field(port);
+        hash.field(digest);
+    }
+    return hash.hex();
+}
+
+} // namespace trellis::core

@@ -1,0 +1,266 @@
+#include "exec/run_recorder.hpp"
+
+#include "log/logging.hpp"
+#include "plugin/config_types.hpp"
+
+#include <trellis/artifacts.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <unistd.h>
+
+namespace trellis::core {
+
+double unix_now() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string this_host() {
+    char name[256] = {};
+    gethostname(name, sizeof name - 1);
+    return name;
+}
+
+namespace {
+
+std::string type_name(uint32_t code) { return artifact_type_name(code).value_or("unknown"); }
+
+uint32_t type_code(const std::string& name) {
+    const auto type = artifact_type_from_string(name);
+    if (!type) throw std::runtime_error("the metadata store names an unknown artifact type '" + name + "'");
+    return static_cast<uint32_t>(*type);
+}
+
+// What `trellis runs show` and lineage print about an artifact without reading it again.
+nlohmann::json properties_of(const ArtifactBytes& artifact) {
+    nlohmann::json properties = nlohmann::json::object();
+    try {
+        const auto bytes = artifact.bytes();
+        switch (static_cast<ArtifactType>(artifact.type)) {
+        case ArtifactType::Table: {
+            const auto [rows, columns] = table_shape(bytes);
+            properties = {{"rows", rows}, {"columns", columns}};
+            break;
+        }
+        case ArtifactType::Model: {
+            const Model model = deserialize_model(bytes);
+            properties = {{"flavor", model.flavor}, {"features", model.signature.size()}};
+            break;
+        }
+        case ArtifactType::File: properties = {{"path", deserialize_file(bytes).path}}; break;
+        case ArtifactType::Directory: properties = {{"path", deserialize_directory(bytes).path}}; break;
+        default: break;
+        }
+    } catch (const std::exception&) {
+        // A description only: an artifact the stage wrote is checked where it is used.
+    }
+    return properties;
+}
+
+// Values of Metrics outputs count as the run's metrics (step 0), so runs can be sorted and
+// compared by what the evaluation produced, not only by what stages logged.
+// A value the stage also logged itself (train.evaluate does both) is kept once.
+void add_output_metrics(const ArtifactBytes& artifact, const std::vector<MetricPoint>& logged, double now,
+                        std::vector<store::MetricRow>& rows) {
+    if (artifact.type != TRELLIS_ARTIFACT_METRICS || !artifact.loaded()) return;
+    for (const auto& [name, value] : deserialize_metrics(artifact.bytes()).values) {
+        bool seen = false;
+        for (const auto& point : logged) seen = seen || (point.name == name && point.step == 0);
+        if (!seen) rows.push_back({name, value, 0, now});
+    }
+}
+
+const char* final_status(const StageRecord& record) {
+    switch (record.state) {
+    case core::StageState::Succeeded: return "succeeded";
+    case core::StageState::Failed: return "failed";
+    case core::StageState::Skipped: return "skipped";
+    case core::StageState::Cancelled: return "cancelled";
+    default: return "interrupted";
+    }
+}
+
+} // namespace
+
+RunRecorder::RunRecorder(const Pipeline& pipeline, const PipelineScript& script, PluginRegistry& registry,
+                         const std::filesystem::path& root, std::string run_id, RecorderOptions options)
+    : pipeline_(pipeline), run_id_(std::move(run_id)), options_(options),
+      metadata_(std::make_unique<store::MetadataStore>(root)), artifacts_(root),
+      keys_(pipeline, script.sources(), registry, *metadata_), host_(this_host()),
+      stages_(pipeline.stages.size()), writer_store_(std::make_unique<store::MetadataStore>(root)) {
+    writer_ = std::thread([this] { write_loop(); });
+}
+
+RunRecorder::~RunRecorder() {
+    {
+        std::lock_guard lock(queue_mutex_);
+        stopping_ = true;
+    }
+    queue_ready_.notify_all();
+    writer_.join();
+}
+
+void RunRecorder::enqueue(std::function<void(store::MetadataStore&)> write) {
+    {
+        std::lock_guard lock(queue_mutex_);
+        queue_.push_back(std::move(write));
+    }
+    queue_ready_.notify_one();
+}
+
+void RunRecorder::write_loop() {
+    for (;;) {
+        std::deque<std::function<void(store::MetadataStore&)>> batch;
+        {
+            std::unique_lock lock(queue_mutex_);
+            queue_ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;
+            batch.swap(queue_);
+            in_progress_ = batch.size();
+        }
+        std::string error;
+        try {
+            store::Transaction transaction(writer_store_->db());
+            for (auto& write : batch) write(*writer_store_);
+            transaction.commit();
+        } catch (const std::exception& e) {
+            error = e.what();
+            spdlog::error("cannot record the run in the metadata store: {}", error);
+        }
+        {
+            std::lock_guard lock(queue_mutex_);
+            in_progress_ = 0;
+            if (!error.empty() && writer_error_.empty()) writer_error_ = error;
+        }
+        queue_drained_.notify_all();
+    }
+}
+
+void RunRecorder::flush() {
+    std::unique_lock lock(queue_mutex_);
+    queue_drained_.wait(lock, [&] { return queue_.empty() && in_progress_ == 0; });
+    if (!writer_error_.empty()) throw store::StoreError(writer_error_);
+}
+
+std::optional<std::map<std::string, ArtifactBytes>> RunRecorder::reuse(size_t stage,
+                                                                       const std::map<std::string, ArtifactBytes>& inputs) {
+    const StageNode& node = pipeline_.stages[stage];
+    StageState& state = stages_[stage];
+    std::map<std::string, std::string> digests;
+    for (const auto& [port, input] : inputs) {
+        if (input.digest.empty()) return std::nullopt; // an input that was never stored: nothing to match
+        digests[port] = input.digest;
+    }
+    state.cache_key = keys_.key(stage, digests);
+
+    std::optional<store::ReusableExecution> found;
+    if (options_.resuming) found = metadata_->find_finished_in_run(run_id_, node.id, *state.cache_key);
+    if (!found && node.cache && !options_.no_cache)
+        found = metadata_->find_reusable(*state.cache_key, node.cache_ttl > 0 ? unix_now() - node.cache_ttl : 0);
+    if (!found) return std::nullopt;
+    std::map<std::string, ArtifactBytes> outputs;
+    for (const auto& [port, artifact] : found->outputs) {
+        // The metadata says it is stored; a file removed behind the store's back means a miss.
+        if (!artifacts_.contains(artifact.digest)) {
+            spdlog::warn("stage '{}': the stored output '{}' of an earlier execution is missing; running it again",
+                         node.id, port);
+            return std::nullopt;
+        }
+        outputs[port] = ArtifactBytes::stored(type_code(artifact.type), artifact.digest);
+    }
+    state.reused = std::move(found);
+    return outputs;
+}
+
+void RunRecorder::attempt_started(size_t stage, int attempt) {
+    if (attempt == 1) stages_[stage].started_at = unix_now();
+}
+
+void RunRecorder::persist(std::map<std::string, ArtifactBytes>& outputs) {
+    for (auto& [port, artifact] : outputs) {
+        if (!artifact.digest.empty() || !artifact.loaded()) continue;
+        try {
+            artifact.digest = artifacts_.put(artifact.bytes()).digest;
+        } catch (const std::exception& e) {
+            throw std::runtime_error("output '" + port + "': " + e.what());
+        }
+    }
+}
+
+ArtifactBytes RunRecorder::load(const ArtifactBytes& artifact) {
+    if (artifact.loaded()) return artifact;
+    std::shared_ptr<const store::MappedObject> mapped;
+    {
+        std::lock_guard lock(mapped_mutex_);
+        if (auto it = mapped_.find(artifact.digest); it != mapped_.end()) mapped = it->second.lock();
+    }
+    if (!mapped) {
+        mapped = artifacts_.get(artifact.digest); // verifies the digest
+        std::lock_guard lock(mapped_mutex_);
+        mapped_[artifact.digest] = mapped;
+    }
+    ArtifactBytes loaded = artifact;
+    loaded.view = mapped->bytes();
+    loaded.owner = mapped;
+    return loaded;
+}
+
+void RunRecorder::stage_ended(size_t stage, const StageRecord& record, const std::map<std::string, ArtifactBytes>& inputs) {
+    const StageNode& node = pipeline_.stages[stage];
+    StageState& state = stages_[stage];
+    const double now = unix_now();
+
+    store::ExecutionRecord entry;
+    store::ExecutionRow& row = entry.execution;
+    row.run_id = run_id_;
+    row.stage_id = node.id;
+    row.stage_name = node.stage_name;
+    if (!node.is_lua()) {
+        row.plugin_name = node.plugin_name;
+        row.plugin_version = keys_.plugin_version(node.plugin_name);
+        try {
+            row.plugin_digest = keys_.plugin_digest(node.plugin_name);
+        } catch (const std::exception&) {
+            // A plugin that is gone is recorded without a digest; its failure says why.
+        }
+        row.config = node.config;
+    }
+    row.cache_key = state.cache_key;
+    row.attempts = record.attempts;
+    row.started_at = state.started_at ? state.started_at : now;
+    row.host = host_;
+    row.pid = getpid();
+
+    store::ExecutionEnd& end = entry.end;
+    end.status = record.reused ? "cached" : final_status(record);
+    if (!record.message.empty()) end.error = record.message;
+    end.attempts = record.attempts;
+    end.ended_at = now;
+    for (const auto& [port, input] : inputs)
+        if (!input.digest.empty()) end.inputs[port] = input.digest;
+    if (record.reused) {
+        entry.reused_from = state.reused;
+    } else if (record.state == core::StageState::Succeeded) {
+        for (const auto& [port, artifact] : record.outputs) {
+            if (artifact.digest.empty()) continue;
+            end.outputs[port] = {artifact.digest, type_name(artifact.type), artifact.bytes().size(), properties_of(artifact)};
+            add_output_metrics(artifact, record.metrics, now, end.metrics);
+        }
+        for (const auto& model : record.registrations) {
+            auto input = end.inputs.find(model.port);
+            if (input == end.inputs.end()) continue;
+            store::ModelRow registered;
+            registered.name = model.name;
+            registered.version = model.version;
+            registered.artifact_digest = input->second;
+            if (!model.uri.empty()) registered.uri = model.uri;
+            registered.registered_at = now;
+            entry.models.push_back(std::move(registered));
+        }
+    }
+    for (const auto& point : record.metrics) end.metrics.push_back({point.name, point.value, point.step, now});
+    end.params = record.params;
+    enqueue([entry = std::move(entry)](store::MetadataStore& metadata) { metadata.record_execution(entry); });
+}
+
+} // namespace trellis::core

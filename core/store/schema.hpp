@@ -1,0 +1,126 @@
+// The metadata store's schema, one migration per version. The store follows ML Metadata's model:
+// artifacts and executions joined by events (lineage), inside runs (MLMD's contexts), with params,
+// metrics (per step) and tags for tracking. PRAGMA user_version holds the version; every earlier
+// version migrates forward step by step, each step in one transaction.
+//
+// Conventions: times are Unix seconds (REAL, UTC); digests are lowercase hex SHA-256 of an
+// artifact's serialised bytes; JSON columns hold canonical JSON (object keys sorted).
+#pragma once
+
+#include <string_view>
+
+namespace trellis::store {
+
+// Version 1: runs, executions, artifacts, events, params, metrics, tags.
+inline constexpr std::string_view schema_v1 = R"SQL(
+CREATE TABLE runs (
+  id              TEXT PRIMARY KEY,          -- e.g. 20261123-170500-ab12
+  pipeline        TEXT NOT NULL,             -- the pipeline's name
+  script          TEXT NOT NULL,             -- absolute path of the script
+  overrides       TEXT NOT NULL DEFAULT '{}',-- JSON object of --set overrides, so --resume can redo them
+  params          TEXT NOT NULL DEFAULT '{}',-- JSON object of the resolved pipeline params
+  status          TEXT NOT NULL,             -- running | succeeded | failed | cancelled | interrupted
+  message         TEXT,                      -- why it did not succeed
+  started_at      REAL NOT NULL,
+  ended_at        REAL,
+  host            TEXT NOT NULL,
+  pid             INTEGER NOT NULL,
+  user            TEXT,
+  trellis_version TEXT NOT NULL
+);
+CREATE INDEX runs_by_pipeline ON runs(pipeline, started_at);
+
+CREATE TABLE executions (
+  id             INTEGER PRIMARY KEY,
+  run_id         TEXT NOT NULL REFERENCES runs(id),
+  stage_id       TEXT NOT NULL,              -- the stage's id in the script
+  stage_name     TEXT NOT NULL,              -- e.g. data.csv; "lua" for an inline Lua stage
+  plugin_name    TEXT,                       -- NULL for an inline Lua stage
+  plugin_version TEXT,
+  plugin_digest  TEXT,                       -- SHA-256 of the plugin's .so file
+  config         TEXT NOT NULL DEFAULT '{}', -- canonical JSON of the config the stage ran with
+  cache_key      TEXT,                       -- NULL: not cacheable (cache = false)
+  status         TEXT NOT NULL,              -- running | succeeded | cached | failed | skipped | cancelled | interrupted
+  cached_from    INTEGER REFERENCES executions(id), -- the execution whose outputs a cached one reused
+  attempts       INTEGER NOT NULL DEFAULT 0,
+  started_at     REAL,
+  ended_at       REAL,
+  host           TEXT,
+  pid            INTEGER,
+  error          TEXT
+);
+CREATE INDEX executions_by_run ON executions(run_id, stage_id);
+CREATE INDEX executions_by_cache_key ON executions(cache_key, ended_at) WHERE status = 'succeeded';
+
+CREATE TABLE artifacts (
+  digest     TEXT PRIMARY KEY,               -- SHA-256 of the serialised bytes: the object's name
+  type       TEXT NOT NULL,                  -- table | model | metrics | report | file | directory
+  size       INTEGER NOT NULL,
+  properties TEXT NOT NULL DEFAULT '{}',     -- JSON: rows and columns of a table, flavor of a model, ...
+  created_at REAL NOT NULL,
+  removed_at REAL                            -- set when trellis gc deleted the object
+);
+
+CREATE TABLE events (
+  execution_id    INTEGER NOT NULL REFERENCES executions(id),
+  kind            TEXT NOT NULL CHECK (kind IN ('input', 'output')),
+  port            TEXT NOT NULL,
+  artifact_digest TEXT NOT NULL REFERENCES artifacts(digest),
+  PRIMARY KEY (execution_id, kind, port)
+);
+CREATE INDEX events_by_artifact ON events(artifact_digest, kind);
+
+CREATE TABLE params (
+  run_id       TEXT NOT NULL REFERENCES runs(id),
+  execution_id INTEGER NOT NULL DEFAULT 0,   -- 0: a pipeline param; else logged by that execution
+  key          TEXT NOT NULL,
+  value        TEXT NOT NULL,                -- JSON
+  PRIMARY KEY (run_id, execution_id, key)
+);
+
+CREATE TABLE metrics (
+  run_id       TEXT NOT NULL REFERENCES runs(id),
+  execution_id INTEGER NOT NULL,
+  name         TEXT NOT NULL,
+  step         INTEGER NOT NULL DEFAULT 0,
+  value        REAL,                         -- NULL for NaN
+  logged_at    REAL NOT NULL
+);
+CREATE INDEX metrics_by_run ON metrics(run_id, name, step);
+
+CREATE TABLE tags (
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  key    TEXT NOT NULL,
+  value  TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+)SQL";
+
+// Version 2: the model registry (what gc must keep, what `trellis lineage MODEL` starts from) and
+// fingerprints of data files named in stage configs, so a re-run hashes only files that changed.
+inline constexpr std::string_view schema_v2 = R"SQL(
+CREATE TABLE models (
+  name            TEXT NOT NULL,
+  version         INTEGER NOT NULL,
+  artifact_digest TEXT NOT NULL REFERENCES artifacts(digest),
+  execution_id    INTEGER REFERENCES executions(id), -- the execution that registered it
+  uri             TEXT,                              -- where the deploy stage put it, if anywhere
+  registered_at   REAL NOT NULL,
+  PRIMARY KEY (name, version)
+);
+CREATE INDEX models_by_artifact ON models(artifact_digest);
+
+CREATE TABLE file_fingerprints (
+  path     TEXT PRIMARY KEY,                 -- absolute path
+  size     INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  inode    INTEGER NOT NULL,
+  digest   TEXT NOT NULL                     -- fast content hash (XXH3-128, hex)
+);
+)SQL";
+
+// migrations[i] takes a database from version i to version i + 1.
+inline constexpr std::string_view migrations[] = {schema_v1, schema_v2};
+inline constexpr int schema_version = 2;
+
+} // namespace trellis::store

@@ -10,12 +10,14 @@
 #include "exec/cache_plan.hpp"
 #include "exec/run_recorder.hpp"
 #include "store/metadata_store.hpp"
+#include "store/run_queries.hpp"
 #include "store/store_lock.hpp"
 #include "store/store_paths.hpp"
 #include "util/child_process.hpp"
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <iostream>
 #include <memory>
@@ -138,18 +140,23 @@ int run_pipeline(CliContext& context, ScriptArgs args, const RunArgs& run) {
     // Resuming reads the run first: it names the script and the overrides to run again.
     std::optional<store::RunRow> resumed;
     if (!run.resume.empty()) {
-        store::check_relative_name(run.resume, "run id");
         if (!std::filesystem::exists(store::MetadataStore::database_path(root)))
             throw UsageError("--resume " + run.resume + ": no runs are recorded in " + root.string());
         store::MetadataStore metadata(root);
         metadata.reap_interrupted();
-        resumed = metadata.find_run(run.resume);
+        std::string run_id;
+        try {
+            run_id = store::resolve_run_id(metadata.db(), run.resume); // an id, a unique prefix or "latest"
+        } catch (const std::exception& e) {
+            throw UsageError("--resume: " + std::string(e.what()));
+        }
+        resumed = metadata.find_run(run_id);
         if (!resumed) throw UsageError("--resume " + run.resume + ": no such run in " + root.string());
         if (resumed->status == "running")
             throw UsageError("--resume " + run.resume + ": the run is still running (pid " +
                              std::to_string(resumed->pid) + " on " + resumed->host + ")");
         if (resumed->status == "succeeded")
-            std::cerr << "trellis: run " << run.resume << " already succeeded; resuming reuses all of it\n";
+            std::cerr << "trellis: run " << resumed->id << " already succeeded; resuming reuses all of it\n";
         if (args.file.empty()) args.file = resumed->script;
         if (args.sets.empty())
             for (const auto& [key, value] : resumed->overrides.items()) args.sets.push_back(key + "=" + value.get<std::string>());
@@ -248,6 +255,7 @@ int run_pipeline(CliContext& context, ScriptArgs args, const RunArgs& run) {
                     artifact = recorder.load(artifact);
                 } catch (const std::exception& e) {
                     spdlog::warn("output '{}': {}", port, e.what());
+                    artifact = core::ArtifactBytes::own(artifact.type, {}); // described as unreadable
                 }
             }
     const auto saved = save_run_outputs(pipeline, outcome, run_dir, run_id);
@@ -305,6 +313,15 @@ std::string dot_quote(const std::string& text) {
     return out + "\"";
 }
 
+// A duration as a script would write it: "7d", "12h", "90s".
+std::string duration_text(double seconds) {
+    for (const auto& [unit, size] : {std::pair{"w", 604800.0}, {"d", 86400.0}, {"h", 3600.0}, {"m", 60.0}})
+        if (seconds >= size && std::fmod(seconds, size) == 0) return std::to_string(static_cast<int64_t>(seconds / size)) + unit;
+    char text[32];
+    std::snprintf(text, sizeof text, "%gs", seconds);
+    return text;
+}
+
 int plan_command(CliContext& context, const ScriptArgs& args, bool dot, bool no_cache) {
     Loaded loaded = load_and_validate(context, args);
     if (!loaded.script) return exit_usage;
@@ -352,7 +369,7 @@ int plan_command(CliContext& context, const ScriptArgs& args, bool dot, bool no_
         if (node.timeout > 0) options += " timeout=" + core::format_duration(node.timeout);
         if (node.isolate) options += " isolated";
         if (!node.cache) options += " cache=false";
-        if (node.cache_ttl > 0) options += " cache_ttl=" + core::format_duration(node.cache_ttl);
+        if (node.cache_ttl > 0) options += " cache_ttl=" + duration_text(node.cache_ttl);
         if (!options.empty()) std::cout << "  [" << options.substr(1) << "]";
         if (!cache.empty()) std::cout << "  => " << (cache[i].hit ? "cached, " : "runs, ") << cache[i].detail;
         std::cout << "\n";

@@ -6,6 +6,7 @@ void add_store_commands(CLI::App& app, std::function<CliContext&()> context, std
     add_runs_command(app, context, action);
     add_lineage_command(app, context, action);
     add_gc_command(app, context, action);
+    add_check_command(app, context, action);
 }
 
 } // namespace trellis::cli

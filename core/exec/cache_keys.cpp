@@ -2,6 +2,7 @@
 
 #include "store/digest.hpp"
 
+#include <chrono>
 #include <sys/stat.h>
 
 namespace trellis::core {
@@ -38,7 +39,13 @@ std::string CacheKeys::file_digest(const std::string& path) {
     if (auto known = metadata_.file_fingerprint(path, info.st_size, mtime_ns, static_cast<int64_t>(info.st_ino)))
         return *known;
     const std::string digest = store::fast_hash_file(path);
-    metadata_.save_file_fingerprint(path, info.st_size, mtime_ns, static_cast<int64_t>(info.st_ino), digest);
+    // A file modified in the last seconds may be modified again within the same timestamp tick
+    // with the same size; such a fingerprint is not trusted (as git treats "racy" index entries).
+    const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    if (now_ns - mtime_ns > 2'000'000'000)
+        metadata_.save_file_fingerprint(path, info.st_size, mtime_ns, static_cast<int64_t>(info.st_ino), digest);
     return digest;
 }
 

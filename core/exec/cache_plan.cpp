@@ -40,11 +40,14 @@ std::vector<PlannedStage> plan_cache(const Pipeline& pipeline, const PipelineScr
         }
         const std::string key = keys.key(i, inputs);
         auto found = metadata.find_reusable(key, node.cache_ttl > 0 ? unix_now() - node.cache_ttl : 0);
-        bool stored = found.has_value();
-        if (found)
-            for (const auto& [port, artifact] : found->outputs) stored = stored && artifacts.contains(artifact.digest);
-        if (!stored) {
+        if (!found) {
             stage.detail = node.cache_ttl > 0 ? "no execution matches within its cache_ttl" : "no earlier execution matches";
+            continue;
+        }
+        bool stored = true;
+        for (const auto& [port, artifact] : found->outputs) stored = stored && artifacts.contains(artifact.digest);
+        if (!stored) {
+            stage.detail = "the outputs of the matching execution (run " + found->run_id + ") are missing from the store";
             continue;
         }
         stage.hit = true;

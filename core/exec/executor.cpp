@@ -399,7 +399,10 @@ private:
             result.outputs = script_->run_lua_stage(pipeline_.stages[i], inputs);
             if (options_.store) options_.store->persist(result.outputs);
         } catch (const std::exception& e) {
-            result = AttemptResult::failure(TRELLIS_ERR_FAILED, e.what());
+            // Ctrl-C stops Lua with an error; that is a cancellation, not the stage failing.
+            const bool interrupted = options_.interrupts && options_.interrupts->load() > 0;
+            result = AttemptResult::failure(interrupted ? TRELLIS_ERR_CANCELLED : TRELLIS_ERR_FAILED, e.what());
+            if (interrupted) check_interrupts();
         }
         finish(i, std::move(result), std::chrono::duration<double>(Clock::now() - start).count());
     }

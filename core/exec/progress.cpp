@@ -27,6 +27,7 @@ void RunProgress::close() {
 
 void RunProgress::stage_started(size_t stage, int attempt) {
     running_.push_back(stage);
+    if (attempt == 0) return; // reused from the cache: stage_finished says so
     const auto& node = pipeline_.stages[stage];
     // On a terminal the status line shows what runs; the log says it off one.
     spdlog::log(terminal_ ? spdlog::level::debug : spdlog::level::info, "stage '{}' ({}) started{}", node.id,

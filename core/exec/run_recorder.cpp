@@ -121,11 +121,20 @@ void RunRecorder::write_loop() {
         std::string error;
         try {
             store::Transaction transaction(writer_store_->db());
-            for (auto& write : batch) write(*writer_store_);
+            // Each write is a savepoint of its own: one record that cannot be written (and is
+            // reported) does not take the rest of the batch with it.
+            for (auto& write : batch) {
+                try {
+                    write(*writer_store_);
+                } catch (const std::exception& e) {
+                    if (error.empty()) error = e.what();
+                    spdlog::error("cannot record an execution in the metadata store: {}", e.what());
+                }
+            }
             transaction.commit();
         } catch (const std::exception& e) {
-            error = e.what();
-            spdlog::error("cannot record the run in the metadata store: {}", error);
+            if (error.empty()) error = e.what();
+            spdlog::error("cannot record the run in the metadata store: {}", e.what());
         }
         {
             std::lock_guard lock(queue_mutex_);
@@ -166,7 +175,17 @@ std::optional<std::map<std::string, ArtifactBytes>> RunRecorder::reuse(size_t st
                          node.id, port);
             return std::nullopt;
         }
-        outputs[port] = ArtifactBytes::stored(type_code(artifact.type), artifact.digest);
+        // Reused bytes are verified now, not when a later stage needs them: a damaged object is
+        // then a miss that this stage repairs by running again, instead of a failure downstream.
+        ArtifactBytes reused = ArtifactBytes::stored(type_code(artifact.type), artifact.digest);
+        try {
+            reused = load(reused);
+        } catch (const std::exception& e) {
+            spdlog::warn("stage '{}': {}; removing it and running the stage again", node.id, e.what());
+            artifacts_.remove(artifact.digest);
+            return std::nullopt;
+        }
+        outputs[port] = std::move(reused);
     }
     state.reused = std::move(found);
     return outputs;

@@ -258,7 +258,7 @@ int LuaSandbox::sandbox_require(lua_State* L) {
             throw ScriptError("require: module '" + name + "' not found (no file " + file.string() + ")");
         text = read_text(real);
         display = file.lexically_normal().string();
-        self.add_source(display, text);
+        self.add_source(name, text);
     } catch (const std::exception& e) {
         message = e.what();
     }
@@ -452,7 +452,7 @@ void LuaSandbox::add_source(const std::string& name, const std::string& text) {
 void LuaSandbox::run_file(const std::filesystem::path& file, const std::string& display_name) {
     watchdog_message_ = stuck_message(display_name, limits_.seconds);
     const std::string text = read_text(file);
-    add_source(display_name, text);
+    add_source("", text); // the text, not the path as typed: ./p.lua and p.lua are one script
     const int status = luaL_loadbufferx(L_, text.data(), text.size(), ("@" + display_name).c_str(), "t");
     if (status != LUA_OK) raise_script_error(status);
     call(0, 0);

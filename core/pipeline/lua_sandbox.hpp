@@ -65,8 +65,8 @@ public:
     // Bytes the script's values take now.
     size_t memory_in_use() const { return used_; }
 
-    // The text of every file run or required so far, each after its name: what the Lua parts of a
-    // pipeline (inline stages, callbacks) are made of, for cache keys.
+    // The text of every file run or required so far, each module's after its module name: what the
+    // Lua parts of a pipeline (inline stages, callbacks) are made of, for cache keys.
     const std::string& sources() const { return sources_; }
 
 private:

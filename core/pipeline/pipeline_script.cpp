@@ -290,7 +290,7 @@ int l_lua_stage(lua_State* L) {
             } else {
                 throw std::invalid_argument("lua_stage: '" + key +
                                             "' is not an option (id, run, outputs, after, when, on_success, on_failure, "
-                                            "retries, retry_delay) nor an input wired to a stage output");
+                                            "retries, retry_delay, cache, cache_ttl) nor an input wired to a stage output");
             }
             lua_pop(L, 1);
         }

@@ -39,7 +39,7 @@ CREATE TABLE executions (
   plugin_version TEXT,
   plugin_digest  TEXT,                       -- SHA-256 of the plugin's .so file
   config         TEXT NOT NULL DEFAULT '{}', -- canonical JSON of the config the stage ran with
-  cache_key      TEXT,                       -- NULL: not cacheable (cache = false)
+  cache_key      TEXT,                       -- recorded even with cache = false (resume uses it); NULL when unknown
   status         TEXT NOT NULL,              -- running | succeeded | cached | failed | skipped | cancelled | interrupted
   cached_from    INTEGER REFERENCES executions(id), -- the execution whose outputs a cached one reused
   attempts       INTEGER NOT NULL DEFAULT 0,

@@ -105,8 +105,9 @@ std::string new_run_id() {
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &utc);
     std::random_device random;
+    // 24 random bits: sweeps start many runs in one second, and ids must not collide.
     char suffix[8];
-    std::snprintf(suffix, sizeof suffix, "%04x", random() & 0xffff);
+    std::snprintf(suffix, sizeof suffix, "%06x", random() & 0xffffff);
     return std::string(stamp) + "-" + suffix;
 }
 
@@ -191,22 +192,19 @@ int run_pipeline(CliContext& context, ScriptArgs args, const RunArgs& run) {
     core::RunRecorder recorder(pipeline, *loaded.script, context.registry(), root, run_id, recorder_options);
     {
         auto& metadata = recorder.metadata();
-        if (resumed) {
-            metadata.reopen_run(run_id, core::this_host(), getpid());
-        } else {
-            store::RunRow row;
-            row.id = run_id;
-            row.pipeline = pipeline.name;
-            row.script = std::filesystem::absolute(args.file).lexically_normal().string();
-            for (const auto& [key, value] : loaded.script->overrides()) row.overrides[key] = value;
-            for (const auto& [key, value] : pipeline.params) row.params[key] = value;
-            row.started_at = core::unix_now();
-            row.host = core::this_host();
-            row.pid = getpid();
-            row.user = user_name();
-            row.trellis_version = TRELLIS_VERSION;
-            metadata.begin_run(row);
-        }
+        store::RunRow row;
+        row.id = run_id;
+        row.pipeline = pipeline.name;
+        row.script = std::filesystem::absolute(args.file).lexically_normal().string();
+        for (const auto& [key, value] : loaded.script->overrides()) row.overrides[key] = value;
+        for (const auto& [key, value] : pipeline.params) row.params[key] = value;
+        row.started_at = core::unix_now();
+        row.host = core::this_host();
+        row.pid = getpid();
+        row.user = user_name();
+        row.trellis_version = TRELLIS_VERSION;
+        if (resumed) metadata.reopen_run(row);
+        else metadata.begin_run(row);
         if (!tags.empty()) metadata.set_tags(run_id, tags);
     }
 
@@ -240,11 +238,19 @@ int run_pipeline(CliContext& context, ScriptArgs args, const RunArgs& run) {
     std::error_code ec;
     if (outcome.abandoned == 0) std::filesystem::remove_all(options.work_dir, ec);
     bool recorded = true;
+    std::optional<std::string> not_recorded;
     try {
         recorder.flush();
-        recorder.metadata().end_run(run_id, run_status(outcome), std::nullopt, core::unix_now());
     } catch (const std::exception& e) {
         std::cerr << "trellis: error: the run was not fully recorded: " << e.what() << "\n";
+        not_recorded = std::string("not fully recorded: ") + e.what();
+        recorded = false;
+    }
+    try {
+        // Ended whatever happened to the records, so the run is not taken for a killed one.
+        recorder.metadata().end_run(run_id, recorded ? run_status(outcome) : "failed", not_recorded, core::unix_now());
+    } catch (const std::exception& e) {
+        std::cerr << "trellis: error: cannot record how the run ended: " << e.what() << "\n";
         recorded = false;
     }
     // The summary describes every output, reused ones too.

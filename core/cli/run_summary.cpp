@@ -14,7 +14,8 @@ namespace {
 using core::StageState;
 
 const char* verdict(const core::RunOutcome& outcome) {
-    return outcome.interrupted ? "interrupted" : outcome.succeeded() ? "succeeded" : "failed";
+    // As the metadata store says it: "interrupted" is kept for a run whose process died.
+    return outcome.interrupted ? "cancelled" : outcome.succeeded() ? "succeeded" : "failed";
 }
 
 void write_file(const std::filesystem::path& file, const std::string& text) {

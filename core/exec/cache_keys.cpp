@@ -27,6 +27,28 @@ std::string CacheKeys::plugin_digest(const std::string& plugin_name) {
     return plugin_digests_[plugin_name] = store::sha256_file(file->scan.path);
 }
 
+// A stage that takes a model may predict through the host, which runs the flavor's code from
+// whichever plugin provides it: those plugins' builds are part of what such a stage computes.
+const std::string& CacheKeys::flavor_plugins_digest() {
+    if (flavor_plugins_digest_) return *flavor_plugins_digest_;
+    std::map<std::string, std::string> providers; // plugin name -> digest, sorted
+    for (const auto& file : registry_.files())
+        if (file.active() && !file.scan.manifest->flavors.empty())
+            providers[file.scan.manifest->name] = plugin_digest(file.scan.manifest->name);
+    store::FastHash hash;
+    for (const auto& [name, digest] : providers) {
+        hash.field(name);
+        hash.field(digest);
+    }
+    return *(flavor_plugins_digest_ = hash.hex());
+}
+
+void CacheKeys::hash_plugins() {
+    for (const auto& node : pipeline_.stages)
+        if (!node.is_lua()) plugin_digest(node.plugin_name);
+    flavor_plugins_digest();
+}
+
 std::string CacheKeys::plugin_version(const std::string& plugin_name) const {
     const PluginFile* file = registry_.find_plugin(plugin_name);
     return file && file->scan.manifest ? file->scan.manifest->version : "";
@@ -85,6 +107,12 @@ std::string CacheKeys::key(size_t stage, const std::map<std::string, std::string
         hash.field(plugin_version(node.plugin_name));
         hash.field(plugin_digest(node.plugin_name));
         hash.field(store::canonical_json(node.config));
+        for (const auto& input : node.inputs)
+            if (input.type == "model") {
+                hash.field("flavors");
+                hash.field(flavor_plugins_digest());
+                break;
+            }
         std::map<std::string, std::string> files;
         add_files(node.config, files);
         for (auto& [path, digest] : files) {

@@ -30,9 +30,13 @@ public:
     std::string plugin_digest(const std::string& plugin_name);
     // Version of plugin `name` as its manifest states it.
     std::string plugin_version(const std::string& plugin_name) const;
+    // Hashes every plugin the pipeline uses (and every flavor provider) now, before the executor
+    // loads them, so a .so rebuilt during the run cannot lend its digest to results of the old code.
+    void hash_plugins();
 
 private:
     std::string file_digest(const std::string& path);
+    const std::string& flavor_plugins_digest();
     void add_files(const nlohmann::json& value, std::map<std::string, std::string>& files);
 
     const Pipeline& pipeline_;
@@ -40,6 +44,7 @@ private:
     PluginRegistry& registry_;
     store::MetadataStore& metadata_;
     std::map<std::string, std::string> plugin_digests_;
+    std::optional<std::string> flavor_plugins_digest_;
 };
 
 } // namespace trellis::core

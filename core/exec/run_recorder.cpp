@@ -63,7 +63,13 @@ nlohmann::json properties_of(const ArtifactBytes& artifact) {
 void add_output_metrics(const ArtifactBytes& artifact, const std::vector<MetricPoint>& logged, double now,
                         std::vector<store::MetricRow>& rows) {
     if (artifact.type != TRELLIS_ARTIFACT_METRICS || !artifact.loaded()) return;
-    for (const auto& [name, value] : deserialize_metrics(artifact.bytes()).values) {
+    Metrics metrics;
+    try {
+        metrics = deserialize_metrics(artifact.bytes());
+    } catch (const std::exception&) {
+        return; // the host checked the bytes when they were set; nothing to add if it did not
+    }
+    for (const auto& [name, value] : metrics.values) {
         bool seen = false;
         for (const auto& point : logged) seen = seen || (point.name == name && point.step == 0);
         if (!seen) rows.push_back({name, value, 0, now});
@@ -88,6 +94,12 @@ RunRecorder::RunRecorder(const Pipeline& pipeline, const PipelineScript& script,
       metadata_(std::make_unique<store::MetadataStore>(root)), artifacts_(root),
       keys_(pipeline, script.sources(), registry, *metadata_), host_(this_host()),
       stages_(pipeline.stages.size()), writer_store_(std::make_unique<store::MetadataStore>(root)) {
+    try {
+        keys_.hash_plugins();
+    } catch (const std::exception& e) {
+        // A plugin that cannot be read fails its stage when it is loaded, with its own message.
+        spdlog::debug("hashing the plugins: {}", e.what());
+    }
     writer_ = std::thread([this] { write_loop(); });
 }
 
@@ -180,9 +192,13 @@ std::optional<std::map<std::string, ArtifactBytes>> RunRecorder::reuse(size_t st
         ArtifactBytes reused = ArtifactBytes::stored(type_code(artifact.type), artifact.digest);
         try {
             reused = load(reused);
+        } catch (const store::DamagedArtifact& e) {
+            spdlog::warn("stage '{}': {}; moving it to {} and running the stage again", node.id, e.what(),
+                         (artifacts_.root() / "damaged").string());
+            artifacts_.quarantine(artifact.digest);
+            return std::nullopt;
         } catch (const std::exception& e) {
-            spdlog::warn("stage '{}': {}; removing it and running the stage again", node.id, e.what());
-            artifacts_.remove(artifact.digest);
+            spdlog::warn("stage '{}': not reusing an earlier execution: {}", node.id, e.what());
             return std::nullopt;
         }
         outputs[port] = std::move(reused);
@@ -251,14 +267,15 @@ void RunRecorder::stage_ended(size_t stage, const StageRecord& record, const std
     row.pid = getpid();
 
     store::ExecutionEnd& end = entry.end;
-    end.status = record.reused ? "cached" : final_status(record);
+    const bool cached = record.reused && record.state == core::StageState::Succeeded;
+    end.status = cached ? "cached" : final_status(record);
     if (!record.message.empty()) end.error = record.message;
     end.attempts = record.attempts;
     end.ended_at = now;
     for (const auto& [port, input] : inputs)
         if (!input.digest.empty()) end.inputs[port] = input.digest;
     if (record.reused) {
-        entry.reused_from = state.reused;
+        entry.reused_from = state.reused; // its outputs are this execution's, even when a callback failed
     } else if (record.state == core::StageState::Succeeded) {
         for (const auto& [port, artifact] : record.outputs) {
             if (artifact.digest.empty()) continue;

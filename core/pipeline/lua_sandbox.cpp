@@ -241,6 +241,10 @@ int LuaSandbox::sandbox_require(lua_State* L) {
     std::string text;
     std::string display;
     try {
+        if (self.modules_frozen_)
+            throw ScriptError("require: module '" + name + "' must be required at the top of the script, while it "
+                              "declares the pipeline, not from a stage or callback: its text is part of the "
+                              "stages' cache keys");
         static const std::regex valid(R"([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)");
         if (!std::regex_match(name, valid))
             throw ScriptError("require: '" + name + "' is not a module name (letters, digits, _ and dots)");

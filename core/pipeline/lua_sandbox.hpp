@@ -68,6 +68,9 @@ public:
     // The text of every file run or required so far, each module's after its module name: what the
     // Lua parts of a pipeline (inline stages, callbacks) are made of, for cache keys.
     const std::string& sources() const { return sources_; }
+    // From now on `require` only returns modules loaded already: the sources are final, so the
+    // cache keys made from them cover all the code a stage or callback can run.
+    void freeze_modules() { modules_frozen_ = true; }
 
 private:
     void add_source(const std::string& name, const std::string& text);
@@ -93,6 +96,7 @@ private:
     LuaLimits limits_;
     std::filesystem::path module_dir_;
     std::string sources_;
+    bool modules_frozen_ = false;
     lua_State* L_ = nullptr;
     size_t used_ = 0;
     bool over_memory_ = false;

@@ -1,6 +1,7 @@
 #include "pipeline/pipeline_script.hpp"
 
 #include "util/duration.hpp"
+#include "util/utf8.hpp"
 
 #include "util/join.hpp"
 #include "util/json_text.hpp"
@@ -450,6 +451,8 @@ nlohmann::json convert(lua_State* L, int index, const std::string& what, int dep
         size_t size = 0;
         const char* text = lua_tolstring(L, index, &size);
         budget.charge(what, size);
+        // Configs are stored and hashed as JSON text, which must be UTF-8.
+        if (!valid_utf8(std::string_view(text, size))) throw std::invalid_argument(what + " is not valid UTF-8 text");
         return std::string(text, size);
     }
     case LUA_TTABLE: {
@@ -583,6 +586,7 @@ std::unique_ptr<PipelineScript> PipelineScript::load(const std::filesystem::path
         throw ScriptError(file.string() + ": " + message);
     }
     script->declaring_ = false;
+    script->sandbox_->freeze_modules();
     for (const auto& [key, value] : script->overrides_)
         if (!script->used_overrides_.count(key)) {
             std::vector<std::string> names;

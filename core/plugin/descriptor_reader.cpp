@@ -1,5 +1,6 @@
 #include "plugin/descriptor_reader.hpp"
 
+#include "util/utf8.hpp"
 #include "plugin/config_types.hpp"
 
 #include <cstring>
@@ -15,19 +16,6 @@ constexpr uint32_t max_items = 4096;
 
 [[noreturn]] void invalid(const std::string& where, const std::string& what) {
     throw DescriptorError("invalid descriptor: " + (where.empty() ? "" : where + ": ") + what);
-}
-
-bool valid_utf8(std::string_view text) {
-    size_t i = 0;
-    while (i < text.size()) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        const size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-        if (length == 0 || i + length > text.size()) return false;
-        for (size_t k = 1; k < length; ++k)
-            if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) return false;
-        i += length;
-    }
-    return true;
 }
 
 std::string text(const char* value, const std::string& where, const char* field, bool required) {

@@ -322,7 +322,7 @@ std::shared_ptr<const MappedObject> ArtifactStore::get(const std::string& digest
     struct stat info {};
     if (::fstat(fd.get(), &info) != 0) throw StoreError("cannot stat " + path_text(path) + ": " + errno_text());
     if (!S_ISREG(info.st_mode))
-        throw StoreError("artifact " + digest + " is damaged: " + path_text(path) + " is not a regular file");
+        throw DamagedArtifact("artifact " + digest + " is damaged: " + path_text(path) + " is not a regular file");
 
     // Objects are never modified in place (a rewrite renames a new file over the name, and the
     // mapping keeps the old one), so the mapping stays valid until it is dropped. Someone
@@ -344,7 +344,7 @@ std::shared_ptr<const MappedObject> ArtifactStore::get(const std::string& digest
         const auto actual = sha256_hex(object->bytes());
         if (size > 0) ::madvise(data, size, MADV_NORMAL);
         if (actual != digest)
-            throw StoreError("artifact " + digest + " is damaged: its content no longer matches its digest (" +
+            throw DamagedArtifact("artifact " + digest + " is damaged: its content no longer matches its digest (" +
                              path_text(path) + ")");
     }
     return object;
@@ -378,6 +378,26 @@ bool ArtifactStore::remove(const std::string& digest) {
     if (::unlinkat(dir, name.c_str() + slash + 1, 0) == 0) return true;
     if (errno == ENOENT) return false;
     throw StoreError("cannot remove " + path_text(root_ / name) + ": " + errno_text());
+}
+
+bool ArtifactStore::quarantine(const std::string& digest) {
+    const auto name = object_name(digest);
+    const Fd root_fd = open_root(root_);
+    if (::mkdirat(root_fd.get(), "damaged", 0755) != 0 && errno != EEXIST)
+        throw StoreError("cannot create " + path_text(root_ / "damaged") + ": " + errno_text());
+    const int damaged = try_open_beneath_at(root_fd.get(), root_, "damaged", O_PATH | O_DIRECTORY);
+    if (damaged < 0) throw StoreError("cannot open " + path_text(root_ / "damaged") + ": " + errno_text());
+    const Fd damaged_fd(damaged);
+    const auto slash = name.rfind('/');
+    const int dir = try_open_beneath_at(root_fd.get(), root_, std::string_view(name).substr(0, slash), O_PATH | O_DIRECTORY);
+    if (dir < 0) {
+        if (errno == ENOENT || errno == ENOTDIR) return false;
+        throw StoreError("cannot open " + path_text(root_ / name.substr(0, slash)) + ": " + errno_text());
+    }
+    const Fd dir_fd(dir);
+    if (::renameat(dir, name.c_str() + slash + 1, damaged, digest.c_str()) == 0) return true;
+    if (errno == ENOENT) return false;
+    throw StoreError("cannot move " + path_text(root_ / name) + " to " + path_text(root_ / "damaged") + ": " + errno_text());
 }
 
 std::vector<std::string> ArtifactStore::list() const {

@@ -7,6 +7,8 @@
 // verify its digest, so a damaged object is reported instead of being used.
 #pragma once
 
+#include "store/sqlite.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -17,6 +19,13 @@
 #include <vector>
 
 namespace trellis::store {
+
+// An object whose bytes no longer match its digest (or that is not a regular file): the only
+// failure that justifies moving an object out of the way.
+class DamagedArtifact : public StoreError {
+public:
+    using StoreError::StoreError;
+};
 
 // A stored object mapped read-only into memory; unmapped when the last reference goes.
 class MappedObject {
@@ -67,6 +76,9 @@ public:
     std::optional<uint64_t> size_of(const std::string& digest) const;
     // Deletes the object; true if it existed.
     bool remove(const std::string& digest);
+    // Moves a damaged object to <root>/damaged/<digest> (kept for inspection, out of the way of a
+    // rewrite); true if it existed.
+    bool quarantine(const std::string& digest);
     // Digests of every object file present.
     std::vector<std::string> list() const;
     // Deletes files in tmp/ not modified for `age` (left by killed writers; a live writer touches

@@ -1,6 +1,7 @@
 #include "store/metadata_store.hpp"
 
 #include "store/schema.hpp"
+#include "store/store_paths.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -30,6 +31,8 @@ fs::path prepare_root(const fs::path& root) {
     std::error_code error;
     fs::create_directories(root, error);
     if (error) throw StoreError(root.string() + ": cannot create the store folder: " + error.message());
+    // A metadata.db planted as a symlink to a file elsewhere is refused, not written through.
+    resolve_beneath(root, "metadata.db");
     return MetadataStore::database_path(root);
 }
 
@@ -352,11 +355,18 @@ void MetadataStore::begin_run(const RunRow& run) {
     transaction.commit();
 }
 
-void MetadataStore::reopen_run(const std::string& run_id, const std::string& host, int64_t pid) {
+void MetadataStore::reopen_run(const RunRow& run) {
     Transaction transaction(db_);
-    auto update = db_.prepare("UPDATE runs SET status = 'running', message = NULL, ended_at = NULL, host = ?, pid = ? "
-                              "WHERE id = ?");
-    update.bind(1, host).bind(2, pid).bind(3, run_id);
+    // A resume may give another script or other --set values: the run is what it runs now.
+    auto update = db_.prepare("UPDATE runs SET status = 'running', message = NULL, ended_at = NULL, host = ?, pid = ?, "
+                              "script = ?, overrides = ?, params = ? WHERE id = ?");
+    const std::string& run_id = run.id;
+    update.bind(1, run.host)
+        .bind(2, run.pid)
+        .bind(3, run.script)
+        .bind(4, canonical_json(run.overrides))
+        .bind(5, canonical_json(run.params))
+        .bind(6, run_id);
     update.run();
     if (db_.changes() == 0) throw StoreError("no run " + run_id + " in " + db_.path().string());
     transaction.commit();
@@ -500,16 +510,18 @@ int64_t MetadataStore::record_execution(const ExecutionRecord& record) {
         // A cache hit: the source's outputs are this execution's, and so are its results, so that
         // a run that reused everything still shows (and compares by) the numbers it stands on.
         end.outputs = record.reused_from->outputs;
+        // Resuming reuses executions of the same run: their results are in the run already.
+        const bool same_run = record.reused_from->run_id == row.run_id;
         auto metrics = db_.prepare("INSERT INTO metrics (run_id, execution_id, name, step, value, logged_at) "
                                    "SELECT ?, ?, name, step, value, logged_at FROM metrics "
                                    "WHERE run_id = ? AND execution_id = ?"); // run_id: the index
         metrics.bind(1, row.run_id).bind(2, id).bind(3, record.reused_from->run_id).bind(4, record.reused_from->execution_id);
-        metrics.run();
+        if (!same_run) metrics.run();
         auto params = db_.prepare("INSERT OR REPLACE INTO params (run_id, execution_id, key, value) "
                                   "SELECT ?, ?, key, value FROM params WHERE run_id = ? AND execution_id = ? "
                                   "AND execution_id != 0");
         params.bind(1, row.run_id).bind(2, id).bind(3, record.reused_from->run_id).bind(4, record.reused_from->execution_id);
-        params.run();
+        if (!same_run) params.run();
         for (const auto& [port, artifact] : end.outputs) require_artifact(db_, artifact.digest, "output " + port);
     }
     write_execution_end(id, row.run_id, end);
@@ -645,13 +657,24 @@ void MetadataStore::save_file_fingerprint(const std::string& path, int64_t size,
 RunLock::RunLock(const fs::path& root, const std::string& run_id) {
     check_run_id(run_id);
     const fs::path path = lock_path(root, run_id);
+    // runs/ or runs/<id> planted as a symlink to elsewhere would put the run's files (its log,
+    // run.json, reports) outside the store: refused before anything is created, and after.
+    const std::string folder = "runs/" + run_id;
+    resolve_beneath(root, folder);
     std::error_code error;
     fs::create_directories(path.parent_path(), error);
     if (error) throw StoreError(path.parent_path().string() + ": cannot create the run folder: " + error.message());
+    resolve_beneath(root, folder);
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd_ < 0) throw StoreError(path.string() + ": cannot open the run lock: " + std::strerror(errno));
-    int code;
-    while ((code = ::flock(fd_, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+    // Another process may hold it for a moment (reap_interrupted probes every run's lock), so a
+    // refusal is retried for a second before it means another live run.
+    int code = 0;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        while ((code = ::flock(fd_, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+        }
+        if (code == 0 || errno != EWOULDBLOCK) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (code != 0) {
         const int saved = errno;

@@ -126,8 +126,9 @@ public:
 
     // ---- runs
     void begin_run(const RunRow& run);
-    // For --resume: back to running, under this process.
-    void reopen_run(const std::string& run_id, const std::string& host, int64_t pid);
+    // For --resume: back to running, under this process (host, pid), with the script, overrides
+    // and params it runs with now (the rest of `run` is ignored).
+    void reopen_run(const RunRow& run);
     void end_run(const std::string& run_id, const std::string& status, const std::optional<std::string>& message,
                  double ended_at);
     std::optional<RunRow> find_run(const std::string& run_id);

@@ -16,7 +16,7 @@ StoreLock::StoreLock(const std::filesystem::path& root, Mode mode) {
     std::error_code ec;
     std::filesystem::create_directories(root, ec);
     const auto path = root / "gc.lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd_ < 0) throw StoreError(path.string() + ": cannot open the store lock: " + std::strerror(errno));
     const int operation = mode == Mode::Shared ? LOCK_SH : LOCK_EX;
     if (::flock(fd_, operation | LOCK_NB) == 0) return;

@@ -164,7 +164,13 @@ int try_open_beneath(const fs::path& root, std::string_view name, int flags, mod
     check_relative_name(name, "path");
     const int root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0) throw StoreError("cannot open the store " + path_text(root) + ": " + std::strerror(errno));
-    const int fd = try_open_beneath_at(root_fd, root, name, flags, mode);
+    int fd = -1;
+    try {
+        fd = try_open_beneath_at(root_fd, root, name, flags, mode);
+    } catch (...) {
+        ::close(root_fd); // a refusal must not leak the root's descriptor
+        throw;
+    }
     const int error = errno;
     ::close(root_fd);
     errno = error;

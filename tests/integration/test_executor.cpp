@@ -348,7 +348,7 @@ TEST_CASE("executor: Ctrl-C cancels running stages and exits with 130 and a summ
     CHECK(run.wait() == 130);
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
     const std::string summary = run.out();
-    CHECK_THAT(summary, Catch::Contains("pipeline pipeline: interrupted"));
+    CHECK_THAT(summary, Catch::Contains("pipeline pipeline: cancelled"));
     CHECK_THAT(summary, Catch::Contains("slow") && Catch::Contains("cancelled") && Catch::Contains("interrupted"));
 }
 

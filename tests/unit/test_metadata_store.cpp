@@ -372,9 +372,14 @@ TEST_CASE("Runs, executions, lineage, metrics and params round trip", "[metadata
     CHECK(ended->status == "failed");
     CHECK(ended->message == "stage broken failed");
     CHECK(ended->ended_at == 1040);
-    store.reopen_run(run.id, "otherhost", 4242);
+    trellis::store::RunRow again = run;
+    again.host = "otherhost";
+    again.pid = 4242;
+    again.overrides = {{"seed", "7"}};
+    store.reopen_run(again);
     const auto reopened = store.find_run(run.id);
     CHECK(reopened->status == "running");
+    CHECK(reopened->overrides == nlohmann::json{{"seed", "7"}});
     CHECK_FALSE(reopened->message);
     CHECK_FALSE(reopened->ended_at);
     CHECK(reopened->pid == 4242);

@@ -199,7 +199,7 @@ int run_pipeline(CliContext& context, ScriptArgs args, const RunArgs& run) {
         for (const auto& [key, value] : loaded.script->overrides()) row.overrides[key] = value;
         for (const auto& [key, value] : pipeline.params) row.params[key] = value;
         row.started_at = core::unix_now();
-        row.host = core::this_host();
+        row.host = store::host_name();
         row.pid = getpid();
         row.user = user_name();
         row.trellis_version = TRELLIS_VERSION;

@@ -83,8 +83,4 @@ void print_columns(std::ostream& out, const std::vector<std::vector<std::string>
 
 nlohmann::json json_number(const std::optional<double>& value) { return value ? nlohmann::json(*value) : nlohmann::json(); }
 
-double unix_now() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 } // namespace trellis::cli

@@ -2,6 +2,8 @@
 // times, sizes, numbers and rows into text.
 #pragma once
 
+#include "store/clock.hpp"
+
 #include "cli/cli_context.hpp"
 #include "store/metadata_store.hpp"
 
@@ -42,6 +44,6 @@ void print_columns(std::ostream& out, const std::vector<std::vector<std::string>
 // A JSON number, or null for nothing.
 nlohmann::json json_number(const std::optional<double>& value);
 
-double unix_now();
+using store::unix_now;
 
 } // namespace trellis::cli

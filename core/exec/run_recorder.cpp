@@ -11,16 +11,6 @@
 
 namespace trellis::core {
 
-double unix_now() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string this_host() {
-    char name[256] = {};
-    gethostname(name, sizeof name - 1);
-    return name;
-}
-
 namespace {
 
 std::string type_name(uint32_t code) { return artifact_type_name(code).value_or("unknown"); }
@@ -92,7 +82,7 @@ RunRecorder::RunRecorder(const Pipeline& pipeline, const PipelineScript& script,
                          const std::filesystem::path& root, std::string run_id, RecorderOptions options)
     : pipeline_(pipeline), run_id_(std::move(run_id)), options_(options),
       metadata_(std::make_unique<store::MetadataStore>(root)), artifacts_(root),
-      keys_(pipeline, script.sources(), registry, *metadata_), host_(this_host()),
+      keys_(pipeline, script.sources(), registry, *metadata_), host_(store::host_name()),
       stages_(pipeline.stages.size()), writer_store_(std::make_unique<store::MetadataStore>(root)) {
     try {
         keys_.hash_plugins();

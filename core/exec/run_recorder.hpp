@@ -11,6 +11,7 @@
 #include "exec/cache_keys.hpp"
 #include "exec/executor.hpp"
 #include "store/artifact_store.hpp"
+#include "store/clock.hpp"
 #include "store/metadata_store.hpp"
 
 #include <condition_variable>
@@ -81,9 +82,6 @@ private:
     std::thread writer_;
 };
 
-// Unix time now, in seconds.
-double unix_now();
-// This machine's host name.
-std::string this_host();
+using store::unix_now;
 
 } // namespace trellis::core

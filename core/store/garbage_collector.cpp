@@ -1,5 +1,7 @@
 #include "store/garbage_collector.hpp"
 
+#include "store/clock.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -9,10 +11,6 @@
 namespace trellis::store {
 
 namespace {
-
-double unix_now() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // Modification time (Unix seconds) and size of a file, or nothing when it is not there.
 std::optional<std::pair<double, uint64_t>> file_stat(const std::filesystem::path& path) {

@@ -1,5 +1,6 @@
 #include "store/metadata_store.hpp"
 
+#include "store/clock.hpp"
 #include "store/schema.hpp"
 #include "store/store_paths.hpp"
 
@@ -123,16 +124,6 @@ private:
     Database& db_;
     bool own_;
 };
-
-double now_seconds() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string host_name() {
-    char buffer[256] = {};
-    if (::gethostname(buffer, sizeof buffer - 1) != 0) return "unknown";
-    return buffer;
-}
 
 bool valid_run_id(const std::string& id) {
     if (id.empty() || id.size() > 200 || id.front() == '.') return false;
@@ -298,7 +289,7 @@ std::vector<std::string> MetadataStore::reap_interrupted() {
     // The locks are checked under the write lock: a process that resumes a run takes its run lock
     // before writing, so it either shows up as held here or writes after this commits.
     std::vector<std::string> reaped;
-    const double now = now_seconds();
+    const double now = unix_now();
     Transaction transaction(db_);
     auto update_run = db_.prepare("UPDATE runs SET status = 'interrupted', message = ?, ended_at = ? "
                                   "WHERE id = ? AND status = 'running' AND host = ?");

@@ -516,32 +516,13 @@ int64_t MetadataStore::record_execution(const ExecutionRecord& record) {
         for (const auto& [port, artifact] : end.outputs) require_artifact(db_, artifact.digest, "output " + port);
     }
     write_execution_end(id, row.run_id, end);
-    for (ModelRow model : record.models) {
-        model.execution_id = id;
-        auto existing = db_.prepare("SELECT artifact_digest FROM models WHERE name = ? AND version = ?");
-        existing.bind(1, model.name).bind(2, model.version);
-        if (model.version > 0 && existing.step()) {
-            if (existing.text(0) != model.artifact_digest)
-                spdlog::warn("model {} version {} is registered already with another artifact ({}); not registering "
-                             "artifact {} under that version",
-                             model.name, model.version, existing.text(0).substr(0, 12), model.artifact_digest.substr(0, 12));
-            continue;
+    for (const ModelRow& model : record.models) {
+        try {
+            register_model(model.name, model.version, model.artifact_digest, id, model.uri, model.registered_at);
+        } catch (const StoreError& e) {
+            // The registry keeps what it has; the execution is recorded all the same.
+            spdlog::warn("{}; not registering artifact {} under that version", e.what(), model.artifact_digest.substr(0, 12));
         }
-        if (model.version == 0) {
-            auto next = db_.prepare("SELECT coalesce(max(version), 0) + 1 FROM models WHERE name = ?");
-            next.bind(1, model.name);
-            next.step();
-            model.version = next.int64(0);
-        }
-        auto insert = db_.prepare("INSERT INTO models (name, version, artifact_digest, execution_id, uri, registered_at) "
-                                  "VALUES (?, ?, ?, ?, ?, ?)");
-        insert.bind(1, model.name)
-            .bind(2, model.version)
-            .bind(3, model.artifact_digest)
-            .bind(4, model.execution_id)
-            .bind(5, model.uri)
-            .bind(6, model.registered_at);
-        insert.run();
     }
     transaction.commit();
     return id;

@@ -5,4 +5,5 @@
 #include <trellis/flavor.hpp>
 #include <trellis/json.hpp>
 #include <trellis/plugin.hpp>
+#include <trellis/predictions.hpp>
 #include <trellis/stage.hpp>

@@ -45,7 +45,7 @@ const std::string& CacheKeys::flavor_plugins_digest() {
 
 void CacheKeys::hash_plugins() {
     for (const auto& node : pipeline_.stages)
-        if (!node.is_lua()) plugin_digest(node.plugin_name);
+        if (node.is_plugin()) plugin_digest(node.plugin_name);
     flavor_plugins_digest();
 }
 
@@ -86,6 +86,33 @@ void CacheKeys::add_files(const nlohmann::json& value, std::map<std::string, std
     }
 }
 
+// Asked in this process even for a stage that runs isolated: a fingerprint is a cheap look at
+// the source (a count, a version), not the stage's work.
+const FingerprintOutcome& CacheKeys::fingerprint(size_t stage) {
+    if (auto it = fingerprints_.find(stage); it != fingerprints_.end()) return it->second;
+    const StageNode& node = pipeline_.stages.at(stage);
+    auto library = registry_.load(node.plugin_name);
+    const trellis_stage_descriptor* entry = library->find_stage(node.stage_name);
+    FingerprintOutcome outcome;
+    if (!entry || !entry->fingerprint) {
+        outcome.status = TRELLIS_ERR_NOT_FOUND;
+        outcome.message = "plugin '" + node.plugin_name + "' no longer provides a fingerprint for '" + node.stage_name + "'";
+    } else {
+        StageContext context;
+        context.stage = node.manifest;
+        context.config = node.config;
+        context.explicitly_set.insert(node.explicitly_set.begin(), node.explicitly_set.end());
+        context.logger_name = node.id;
+        outcome = invoke_fingerprint(entry->fingerprint, context);
+    }
+    return fingerprints_[stage] = std::move(outcome);
+}
+
+bool CacheKeys::always_runs(size_t stage) const {
+    auto it = fingerprints_.find(stage);
+    return it != fingerprints_.end() && it->second.ok() && !it->second.cacheable;
+}
+
 std::string CacheKeys::key(size_t stage, const std::map<std::string, std::string>& input_digests) {
     const StageNode& node = pipeline_.stages.at(stage);
     store::FastHash hash;
@@ -102,6 +129,10 @@ std::string CacheKeys::key(size_t stage, const std::map<std::string, std::string
         for (const auto& [name, field] : node.fields)
             if (!field.ref) fields[name] = field.value;
         hash.field(store::canonical_json(fields));
+    } else if (node.is_sweep()) {
+        // A sweep's selector: its rule (metric, direction, scored output) and the trials' outputs,
+        // the inputs below, decide its answer.
+        hash.field(store::canonical_json(node.config));
     } else {
         hash.field(node.plugin_name);
         hash.field(plugin_version(node.plugin_name));
@@ -113,6 +144,14 @@ std::string CacheKeys::key(size_t stage, const std::map<std::string, std::string
                 hash.field(flavor_plugins_digest());
                 break;
             }
+        if (node.manifest && node.manifest->has_fingerprint) {
+            const FingerprintOutcome& fingerprinted = fingerprint(stage);
+            if (!fingerprinted.ok())
+                throw std::runtime_error("its fingerprint failed (" + status_name(fingerprinted.status) +
+                                         "): " + fingerprinted.message);
+            hash.field("fingerprint");
+            hash.field(fingerprinted.cacheable ? fingerprinted.text : "always-run");
+        }
         std::map<std::string, std::string> files;
         add_files(node.config, files);
         for (auto& [path, digest] : files) {

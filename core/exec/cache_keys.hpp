@@ -1,11 +1,13 @@
 // Cache keys of stages: what must be equal for an earlier execution's outputs to stand in for
 // running a stage again. For a plugin stage: the plugin's identity (name, version, SHA-256 of its
 // .so file), the canonical config, the content of every data file the config names, and the
-// digests of the input artifacts. For an inline Lua stage: the text of the script and its modules,
+// digests of the input artifacts, and what the stage's fingerprint entry point (API 1.3) says about
+// data it reads from elsewhere. For an inline Lua stage: the text of the script and its modules,
 // the pipeline's params, the stage's own values, and the input digests.
 #pragma once
 
 #include "pipeline/pipeline.hpp"
+#include "plugin/host_api.hpp"
 #include "plugin/plugin_registry.hpp"
 #include "store/metadata_store.hpp"
 
@@ -23,8 +25,11 @@ public:
     CacheKeys(const Pipeline& pipeline, std::string lua_sources, PluginRegistry& registry, store::MetadataStore& metadata);
 
     // The key of `stage` given its inputs' digests (port -> digest). Throws when a plugin file or
-    // a data file cannot be read.
+    // a data file cannot be read, or the stage's fingerprint entry point fails.
     std::string key(size_t stage, const std::map<std::string, std::string>& input_digests);
+    // Whether the stage's fingerprint asked to run every time (known once key() was computed):
+    // such a stage is never answered from the cache, only from its own run when resuming.
+    bool always_runs(size_t stage) const;
 
     // SHA-256 of the .so file providing plugin `name` (computed once per process).
     std::string plugin_digest(const std::string& plugin_name);
@@ -38,6 +43,7 @@ private:
     std::string file_digest(const std::string& path);
     const std::string& flavor_plugins_digest();
     void add_files(const nlohmann::json& value, std::map<std::string, std::string>& files);
+    const FingerprintOutcome& fingerprint(size_t stage);
 
     const Pipeline& pipeline_;
     std::string lua_sources_digest_;
@@ -45,6 +51,7 @@ private:
     store::MetadataStore& metadata_;
     std::map<std::string, std::string> plugin_digests_;
     std::optional<std::string> flavor_plugins_digest_;
+    std::map<size_t, FingerprintOutcome> fingerprints_; // asked once per stage and run
 };
 
 } // namespace trellis::core

@@ -38,7 +38,17 @@ std::vector<PlannedStage> plan_cache(const Pipeline& pipeline, const PipelineScr
             stage.detail = "cache = false";
             continue;
         }
-        const std::string key = keys.key(i, inputs);
+        std::string key;
+        try {
+            key = keys.key(i, inputs);
+        } catch (const std::exception& e) {
+            stage.detail = std::string("cannot compute its cache key: ") + e.what();
+            continue;
+        }
+        if (keys.always_runs(i)) {
+            stage.detail = "its fingerprint asks to run every time";
+            continue;
+        }
         auto found = metadata.find_reusable(key, node.cache_ttl > 0 ? unix_now() - node.cache_ttl : 0);
         if (!found) {
             stage.detail = node.cache_ttl > 0 ? "no execution matches within its cache_ttl" : "no earlier execution matches";

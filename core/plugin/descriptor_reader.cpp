@@ -105,7 +105,7 @@ std::vector<ConfigKeyManifest> read_config(const trellis_config_key* keys, uint3
     return out;
 }
 
-StageManifest read_stage(const trellis_stage_descriptor& stage, uint32_t index) {
+StageManifest read_stage(const trellis_stage_descriptor& stage, uint32_t index, ApiVersion plugin_api) {
     // Numbered from 1 until it has a name; named from then on, even a name that breaks the rules.
     std::string where = "stage #" + std::to_string(index + 1);
     StageManifest out;
@@ -121,6 +121,10 @@ StageManifest read_stage(const trellis_stage_descriptor& stage, uint32_t index) 
     out.outputs = read_ports(stage.outputs, stage.output_count, where, "output", false);
     out.config = read_config(stage.config, stage.config_count, where);
     if (stage.run == nullptr) invalid(where, "run entry point is NULL");
+    // Before 1.3 the fingerprint slot was reserved: a plugin built for 1.2 must leave it NULL.
+    if (plugin_api.minor < 3 && stage.fingerprint != nullptr)
+        invalid(where, "reserved field 0 is not NULL (a fingerprint entry point needs API 1.3)");
+    out.has_fingerprint = stage.fingerprint != nullptr;
     check_reserved(stage.reserved, std::size(stage.reserved), where);
     return out;
 }
@@ -161,7 +165,7 @@ PluginManifest read_descriptor(const trellis_plugin_descriptor* descriptor, ApiV
 
     std::set<std::string> stage_names;
     for (uint32_t i = 0; i < descriptor->stage_count; ++i) {
-        StageManifest stage = read_stage(descriptor->stages[i], i);
+        StageManifest stage = read_stage(descriptor->stages[i], i, plugin_api);
         if (!stage_names.insert(stage.name).second) invalid("stage '" + stage.name + "'", "declared twice");
         out.stages.push_back(std::move(stage));
     }

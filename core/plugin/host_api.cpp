@@ -6,6 +6,7 @@
 
 #include <trellis/artifacts.hpp>
 
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <type_traits>
@@ -234,6 +235,29 @@ int32_t model_predict(trellis_context* ctx, const uint8_t* model, size_t model_s
     return TRELLIS_OK;
 }
 
+int32_t progress_report(trellis_context* ctx, double done, double total) {
+    if (!ctx || !(done >= 0) || !(total >= 0)) return TRELLIS_ERR_INVALID; // also refuses NaN
+    if (ctx->progress) {
+        ctx->progress->total.store(total);
+        ctx->progress->done.store(done);
+        return TRELLIS_OK;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(ctx->mutex);
+        // The final report (done reaches a known total) always gets its line; with an unknown
+        // total (0) every report is throttled, or a per-row call would flood the log.
+        const bool finished = total > 0 && done >= total;
+        if (now - ctx->last_progress_line < std::chrono::seconds(5) && !finished) return TRELLIS_OK;
+        ctx->last_progress_line = now;
+    }
+    char line[96];
+    if (total > 0) std::snprintf(line, sizeof line, "progress: %.0f of %.0f (%.0f%%)", done, total, 100 * done / total);
+    else std::snprintf(line, sizeof line, "progress: %.0f", done);
+    log(ctx, TRELLIS_LOG_INFO, line);
+    return TRELLIS_OK;
+}
+
 const char* last_error(trellis_context* ctx) {
     if (!ctx) return "";
     std::lock_guard lock(ctx->mutex);
@@ -277,6 +301,7 @@ const trellis_host_api the_host_api = {
     &NoThrow<&last_error>::call,
     &NoThrow<&param_log>::call,
     &NoThrow<&model_register>::call,
+    &NoThrow<&progress_report>::call,
 };
 
 } // namespace
@@ -294,6 +319,26 @@ std::string status_name(int32_t status) {
     case TRELLIS_ERR_INTERNAL: return "internal error";
     default: return "status " + std::to_string(status);
     }
+}
+
+FingerprintOutcome invoke_fingerprint(trellis_stage_fingerprint_fn fingerprint, StageContext& context) {
+    trellis_error error;
+    trellis_buffer buffer;
+    int32_t cacheable = 1;
+    FingerprintOutcome outcome;
+    try {
+        outcome.status = fingerprint(host_api(), &context, &buffer, &cacheable, &error);
+    } catch (...) {
+        outcome.status = TRELLIS_ERR_INTERNAL;
+        error.message = "the stage let an exception escape its fingerprint entry point";
+    }
+    if (!outcome.ok()) {
+        outcome.message = error.message.empty() ? "fingerprint returned " + status_name(outcome.status) : error.message;
+        return outcome;
+    }
+    outcome.text.assign(buffer.bytes.begin(), buffer.bytes.end());
+    outcome.cacheable = cacheable != 0;
+    return outcome;
 }
 
 StageOutcome invoke_stage(trellis_stage_run_fn run, StageContext& context) {

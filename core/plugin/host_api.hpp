@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -83,6 +84,13 @@ struct FlavorEntry {
 // with a message naming the flavor when there is none.
 using FlavorResolver = std::function<FlavorEntry(const std::string& name)>;
 
+// How far a running stage says it is (progress_report), written by the stage's threads and read
+// by the scheduler's status line.
+struct StageProgress {
+    std::atomic<double> done{0};
+    std::atomic<double> total{0};
+};
+
 struct MetricPoint {
     std::string name;
     double value = 0;
@@ -102,6 +110,10 @@ struct trellis_context {
     std::string scratch_dir;  // created on first use: most stages never ask for one
     bool scratch_created = false;
     const std::atomic<bool>* cancelled = nullptr;
+    // Where progress_report writes; without one (an isolated stage's child process, a test), the
+    // stage's progress becomes a log line every few seconds.
+    std::shared_ptr<trellis::core::StageProgress> progress;
+    std::chrono::steady_clock::time_point last_progress_line{};
 
     std::mutex mutex; // a plugin may call back from several of its own threads
     std::map<std::string, trellis::core::ArtifactBytes> outputs;
@@ -133,6 +145,19 @@ struct StageOutcome {
 // Runs `run` with `context`. A stage that returns success without setting every declared output
 // fails with a message naming the missing output.
 StageOutcome invoke_stage(trellis_stage_run_fn run, StageContext& context);
+
+// What a stage's fingerprint entry point said: the text mixed into its cache key, and whether it
+// may be answered from the cache at all.
+struct FingerprintOutcome {
+    int32_t status = TRELLIS_OK;
+    std::string message; // why it failed
+    std::string text;
+    bool cacheable = true;
+    bool ok() const { return status == TRELLIS_OK; }
+};
+
+// Runs a stage's fingerprint entry point with `context` (config only).
+FingerprintOutcome invoke_fingerprint(trellis_stage_fingerprint_fn fingerprint, StageContext& context);
 
 // Human-readable name of a trellis_status ("failed", "invalid", ...).
 std::string status_name(int32_t status);

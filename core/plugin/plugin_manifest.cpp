@@ -42,6 +42,7 @@ void from_json(const nlohmann::json& in, ConfigKeyManifest& key) {
 void to_json(nlohmann::json& out, const StageManifest& stage) {
     out = {{"kind", stage.kind},     {"name", stage.name},       {"description", stage.description},
            {"inputs", stage.inputs}, {"outputs", stage.outputs}, {"config", stage.config}};
+    if (stage.has_fingerprint) out["fingerprint"] = true;
 }
 void from_json(const nlohmann::json& in, StageManifest& stage) {
     in.at("kind").get_to(stage.kind);
@@ -50,6 +51,7 @@ void from_json(const nlohmann::json& in, StageManifest& stage) {
     in.at("inputs").get_to(stage.inputs);
     in.at("outputs").get_to(stage.outputs);
     in.at("config").get_to(stage.config);
+    stage.has_fingerprint = in.value("fingerprint", false);
 }
 
 void to_json(nlohmann::json& out, const FlavorManifest& flavor) {

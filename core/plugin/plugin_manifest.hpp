@@ -34,6 +34,7 @@ struct StageManifest {
     std::vector<PortManifest> inputs;
     std::vector<PortManifest> outputs;
     std::vector<ConfigKeyManifest> config;
+    bool has_fingerprint = false; // provides a fingerprint entry point for its cache key (API 1.3)
 };
 
 struct FlavorManifest {

@@ -362,3 +362,51 @@ TEST_CASE("cache: plan predicts exactly what a run reuses when a middle stage ch
     CHECK(run.exit_code == 0);
     CHECK(as_verdicts(run, stages) == verdicts(plan, stages));
 }
+
+TEST_CASE("cache: a stage's fingerprint decides reuse: same value cached, new value runs, 'always' runs every time") {
+    Sandbox sandbox;
+    Records records{sandbox};
+    sandbox.write("pipeline.lua", R"(
+        local f = stage "test.fingerprinted" { id = "f", record = ")" + records.path("f") + R"(" }
+        stage "test.track" { id = "after", steps = 2, after = f }
+    )");
+    auto run_with = [&](const std::string& value) {
+        return sandbox.run(exec_plugins + "-q run pipeline.lua", "FIXTURE_FINGERPRINT=" + value);
+    };
+    auto plan_with = [&](const std::string& value) {
+        return sandbox.run(exec_plugins + "-q plan pipeline.lua", "FIXTURE_FINGERPRINT=" + value);
+    };
+
+    auto run = run_with("rows=10,max_id=10");
+    INFO(run.out << run.err);
+    REQUIRE(run.exit_code == 0);
+    CHECK(records.take("f") == 1);
+
+    run = run_with("rows=10,max_id=10");
+    CHECK(stage_status(run, "f") == "cached");
+    CHECK(records.take("f") == 0);
+    CHECK(plan_verdict(plan_with("rows=10,max_id=10"), "f") == "cached");
+
+    // The source changed: the fingerprint differs, so the stage runs.
+    CHECK(plan_verdict(plan_with("rows=11,max_id=11"), "f") == "runs");
+    run = run_with("rows=11,max_id=11");
+    CHECK(stage_status(run, "f") == "succeeded");
+    CHECK(records.take("f") == 1);
+
+    // "always" runs every time, and plan says why.
+    for (int i = 0; i < 2; ++i) {
+        run = run_with("always");
+        CHECK(stage_status(run, "f") == "succeeded");
+        CHECK(records.take("f") == 1);
+    }
+    const auto plan = plan_with("always");
+    CHECK_THAT(plan_line(plan, "f"), Catch::EndsWith("=> runs, its fingerprint asks to run every time"));
+
+    // A fingerprint that fails is not a crash: the stage is not reused, it runs (and here succeeds).
+    run = run_with("fail");
+    INFO(run.out << run.err);
+    CHECK(run.exit_code == 0);
+    CHECK(stage_status(run, "f") == "succeeded");
+    CHECK_THAT(run.err, Catch::Contains("the source is unreachable"));
+    CHECK(records.take("f") == 1);
+}

@@ -10,7 +10,7 @@ TEST_CASE("trellis --version prints the version and the plugin API") {
     Sandbox sandbox;
     const Result result = sandbox.run("--version");
     CHECK(result.exit_code == 0);
-    CHECK_THAT(result.out, Catch::StartsWith("trellis ") && Catch::Contains("(plugin API 1.2)"));
+    CHECK_THAT(result.out, Catch::StartsWith("trellis ") && Catch::Contains("(plugin API 1.3)"));
 }
 
 TEST_CASE("trellis --help works on every subcommand") {

@@ -47,9 +47,9 @@ TEST_CASE("plugins list reports every broken fixture with its exact reason and s
     CHECK(broken.at("text_file.so") == "not a shared library (no ELF header)");
     CHECK(broken.at("no_descriptor.so") == "not a trellis plugin: no trellis_plugin_api_version symbol");
     CHECK(broken.at("wrong_major.so") ==
-          "API version mismatch: plugin built for API 2.0, host supports API 1.2 (major must be 1)");
+          "API version mismatch: plugin built for API 2.0, host supports API 1.3 (major must be 1)");
     CHECK(broken.at("newer_minor.so") ==
-          "API version mismatch: plugin built for API 1.3, host supports API 1.2 (plugin needs a newer trellis)");
+          "API version mismatch: plugin built for API 1.4, host supports API 1.3 (plugin needs a newer trellis)");
     CHECK(broken.at("missing_dependency.so") == "missing dependency library: libtrellis_fixture_dep.so");
     CHECK(broken.at("invalid_descriptor.so") == "invalid descriptor: stage 'fixture.bad_kind': unknown stage kind 9");
     CHECK(broken.at("throws_in_init.so") == "initialisation failed: license server unreachable");
@@ -58,7 +58,7 @@ TEST_CASE("plugins list reports every broken fixture with its exact reason and s
     CHECK(broken.at("hangs_on_load.so") == "hangs while loading: no answer within 2 s");
     // The version is read from the file before dlopen: this one's constructor would crash.
     CHECK(broken.at("wrong_major_crashes.so") ==
-          "API version mismatch: plugin built for API 2.0, host supports API 1.2 (major must be 1)");
+          "API version mismatch: plugin built for API 2.0, host supports API 1.3 (major must be 1)");
     // Closing the result pipe does not let a plugin hang the host past the timeout.
     CHECK(broken.at("closes_result_fd.so") == "hangs while loading: no answer within 2 s");
     CHECK(broken.at("bad_utf8.so") == "invalid descriptor: plugin 'fixture-bad-utf8': vendor is not valid UTF-8");

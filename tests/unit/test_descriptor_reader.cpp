@@ -300,6 +300,28 @@ TEST_CASE("descriptor: non-NULL reserved slot of a stage") {
     CHECK(error_of(fixture.get()) == "invalid descriptor: stage 'acme.fit': reserved field 3 is not NULL");
 }
 
+static int32_t fingerprint_noop(const trellis_host_api*, trellis_context*, trellis_buffer*, int32_t*, trellis_error*) {
+    return TRELLIS_OK;
+}
+
+TEST_CASE("descriptor: a fingerprint entry point is read from a 1.3 plugin and refused from an older one") {
+    Fixture fixture;
+    fixture.stages[0].fingerprint = &fingerprint_noop;
+    const auto manifest = read_descriptor(fixture.get(), {1, 3});
+    CHECK(manifest.stages[0].has_fingerprint);
+    CHECK_FALSE(manifest.stages[1].has_fingerprint);
+    // The manifest's JSON form (the scan cache) keeps it.
+    CHECK(nlohmann::json(manifest).get<trellis::core::PluginManifest>().stages[0].has_fingerprint);
+    // A 1.2 plugin had this slot as reserved[0]: anything there is garbage, not an entry point.
+    try {
+        read_descriptor(fixture.get(), {1, 2});
+        FAIL("a 1.2 plugin's non-NULL fingerprint slot was accepted");
+    } catch (const DescriptorError& e) {
+        CHECK(std::string(e.what()) ==
+              "invalid descriptor: stage 'acme.fit': reserved field 0 is not NULL (a fingerprint entry point needs API 1.3)");
+    }
+}
+
 TEST_CASE("descriptor: port with an unknown artifact type") {
     Fixture fixture;
     fixture.inputs[0].artifact_type = 7;

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cmath>
 
 using trellis::core::ArtifactBytes;
 using trellis::core::host_api;
@@ -369,4 +370,34 @@ TEST_CASE("host api: a stage returning an error without a message gets the statu
     const StageOutcome outcome = invoke_stage(silent, context);
     CHECK(outcome.status == TRELLIS_ERR_CANCELLED);
     CHECK(outcome.message == "stage returned cancelled");
+}
+
+TEST_CASE("host api: progress_report feeds the stage's progress, and refuses negative or NaN values") {
+    StageContext context;
+    context.progress = std::make_shared<trellis::core::StageProgress>();
+    CHECK(host_api()->progress_report(&context, 3, 10) == TRELLIS_OK);
+    CHECK(context.progress->done.load() == 3);
+    CHECK(context.progress->total.load() == 10);
+    CHECK(host_api()->progress_report(&context, -1, 10) == TRELLIS_ERR_INVALID);
+    CHECK(host_api()->progress_report(&context, std::nan(""), 10) == TRELLIS_ERR_INVALID);
+    CHECK(host_api()->progress_report(nullptr, 1, 10) == TRELLIS_ERR_INVALID);
+    CHECK(context.progress->done.load() == 3);
+    // Without a progress slot (an isolated stage's process) it becomes a log line, not an error.
+    StageContext isolated;
+    CHECK(host_api()->progress_report(&isolated, 10, 10) == TRELLIS_OK);
+}
+
+TEST_CASE("host api: without a progress slot, reports of an unknown total are throttled, the final one is not") {
+    StageContext isolated;
+    CHECK(host_api()->progress_report(&isolated, 1, 0) == TRELLIS_OK);
+    const auto first_line = isolated.last_progress_line;
+    CHECK(first_line != decltype(first_line){});
+    // A per-row caller with no total must not write a line per call.
+    CHECK(host_api()->progress_report(&isolated, 2, 0) == TRELLIS_OK);
+    CHECK(isolated.last_progress_line == first_line);
+    CHECK(host_api()->progress_report(&isolated, 5, 10) == TRELLIS_OK);
+    CHECK(isolated.last_progress_line == first_line);
+    // Reaching a known total always logs.
+    CHECK(host_api()->progress_report(&isolated, 10, 10) == TRELLIS_OK);
+    CHECK(isolated.last_progress_line != first_line);
 }

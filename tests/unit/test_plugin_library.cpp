@@ -190,9 +190,9 @@ TEST_CASE("plugin library: a plugin written in C loads") {
 
 TEST_CASE("plugin library: broken fixtures are refused with their exact reason") {
     CHECK(open_error("wrong_major.so") ==
-          "API version mismatch: plugin built for API 2.0, host supports API 1.2 (major must be 1)");
+          "API version mismatch: plugin built for API 2.0, host supports API 1.3 (major must be 1)");
     CHECK(open_error("newer_minor.so") ==
-          "API version mismatch: plugin built for API 1.3, host supports API 1.2 (plugin needs a newer trellis)");
+          "API version mismatch: plugin built for API 1.4, host supports API 1.3 (plugin needs a newer trellis)");
     CHECK(open_error("no_descriptor.so") == "not a trellis plugin: no trellis_plugin_api_version symbol");
     CHECK(open_error("throws_in_init.so") == "initialisation failed: license server unreachable");
     CHECK(open_error("invalid_descriptor.so") == "invalid descriptor: stage 'fixture.bad_kind': unknown stage kind 9");

@@ -10,6 +10,7 @@
 #include <trellis/plugin_abi.h>
 #include <trellis/stage.hpp>
 
+#include <concepts>
 #include <deque>
 #include <exception>
 #include <memory>
@@ -60,6 +61,25 @@ int32_t run_stage(const trellis_host_api* host, trellis_context* ctx, trellis_er
     });
 }
 
+/// Whether stage class S has a `static CacheFingerprint fingerprint(Context&)`.
+template <class S>
+concept HasFingerprint = requires(Context& ctx) {
+    { S::fingerprint(ctx) } -> std::convertible_to<CacheFingerprint>;
+};
+
+template <class S>
+int32_t fingerprint_stage(const trellis_host_api* host, trellis_context* ctx, trellis_buffer* out, int32_t* cacheable,
+                          trellis_error* err) noexcept {
+    return guard(host, err, [&] {
+        Context context(host, ctx);
+        const CacheFingerprint fingerprint = S::fingerprint(context);
+        if (cacheable) *cacheable = fingerprint.cacheable ? 1 : 0;
+        if (host->buffer_set(out, reinterpret_cast<const uint8_t*>(fingerprint.text.data()), fingerprint.text.size()) !=
+            TRELLIS_OK)
+            throw Error(TRELLIS_ERR_FAILED, "host refused the fingerprint buffer");
+    });
+}
+
 template <class F>
 int32_t load_flavor(const trellis_host_api* host, trellis_context*, const uint8_t* model, size_t size,
                     trellis_predictor** out, trellis_error* err) noexcept {
@@ -105,7 +125,9 @@ private:
 
     template <class Part> void add() {
         if constexpr (std::is_base_of_v<Stage, Part>) {
-            add_stage(Part::spec(), static_cast<uint32_t>(Part::kind), &run_stage<Part>);
+            trellis_stage_fingerprint_fn fingerprint = nullptr;
+            if constexpr (HasFingerprint<Part>) fingerprint = &fingerprint_stage<Part>;
+            add_stage(Part::spec(), static_cast<uint32_t>(Part::kind), &run_stage<Part>, fingerprint);
         } else {
             static_assert(std::is_base_of_v<Flavor, Part>,
                           "TRELLIS_PLUGIN takes stage classes (derived from a trellis::*Stage) and "
@@ -129,7 +151,7 @@ private:
         return out;
     }
 
-    void add_stage(const StageSpec& spec, uint32_t kind, trellis_stage_run_fn run) {
+    void add_stage(const StageSpec& spec, uint32_t kind, trellis_stage_run_fn run, trellis_stage_fingerprint_fn fingerprint) {
         trellis_stage_descriptor stage{};
         stage.kind = kind;
         stage.name = keep(spec.name());
@@ -147,6 +169,7 @@ private:
         stage.config = keys.data();
         stage.config_count = static_cast<uint32_t>(keys.size());
         stage.run = run;
+        stage.fingerprint = fingerprint;
         stages_.push_back(stage);
     }
 

@@ -44,7 +44,7 @@ extern "C" {
 /** Major version of this ABI: plugins must match it exactly. */
 #define TRELLIS_API_MAJOR 1
 /** Minor version of this ABI: plugins may be built for this minor or an older one. */
-#define TRELLIS_API_MINOR 2
+#define TRELLIS_API_MINOR 3
 
 /** Marks a symbol as exported from a plugin built with hidden visibility. */
 #if defined(_WIN32)
@@ -211,10 +211,25 @@ typedef struct trellis_host_api {
      *  execution succeeds; `trellis lineage name:version` starts from it and gc keeps it. */
     int32_t (*model_register)(trellis_context* ctx, const char* input_port, const char* name, int64_t version,
                               const char* uri);
+    /* ---- since 1.3 ---- */
+    /** Reports how far a long stage is: `done` of `total` units (rounds, rows, files...); the host
+     *  shows it in the run's status line, or as a plain log line now and then off a terminal.
+     *  Cheap enough to call every iteration. */
+    int32_t (*progress_report)(trellis_context* ctx, double done, double total);
 } trellis_host_api;
 
 /** Runs one stage execution; returns a trellis_status and fills `err` on failure. */
 typedef int32_t (*trellis_stage_run_fn)(const trellis_host_api* host, trellis_context* ctx, trellis_error* err);
+
+/** Since 1.3, optional: says what the stage will read from outside its inputs and config (a
+ *  database table's row count and max id, a version number...), so the host can answer the stage
+ *  from its cache only when that has not changed. Called before the cache lookup with the stage's
+ *  config (no inputs, no outputs). Writes the fingerprint text with host->buffer_set into `out`
+ *  (mixed into the stage's cache key), and sets *cacheable to 0 for a stage that must run every
+ *  time (1 otherwise). A failure means the stage is not answered from the cache; it then runs and
+ *  reports its own error. */
+typedef int32_t (*trellis_stage_fingerprint_fn)(const trellis_host_api* host, trellis_context* ctx, trellis_buffer* out,
+                                                int32_t* cacheable, trellis_error* err);
 
 /** One stage a plugin provides. */
 typedef struct trellis_stage_descriptor {
@@ -228,7 +243,9 @@ typedef struct trellis_stage_descriptor {
     const trellis_config_key* config;   /**< config schema */
     uint32_t config_count;              /**< number of config keys */
     trellis_stage_run_fn run;           /**< entry point, required */
-    void* reserved[8];                  /**< room to grow; must be NULL */
+    trellis_stage_fingerprint_fn fingerprint; /**< since 1.3, optional (NULL: the cache key is the
+                                                   plugin, config, named files and inputs) */
+    void* reserved[7];                  /**< room to grow; must be NULL */
 } trellis_stage_descriptor;
 
 /** Loads a model (a serialised Model artifact) into a predictor. */

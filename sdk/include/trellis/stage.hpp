@@ -346,6 +346,15 @@ public:
     /// Whether the host's function table reaches `end` bytes, i.e. has the functions before it.
     bool host_has(size_t end) const { return host_->struct_size >= end; }
 
+    /// Reports that `done` of `total` units of work (rounds, rows...) are finished; the host shows
+    /// it in the run's status line. Cheap: call it every iteration. Does nothing on a host older
+    /// than API 1.3.
+    void progress(double done, double total) const {
+        if (host_has(offsetof(trellis_host_api, progress_report) + sizeof(host_->progress_report)) &&
+            host_->progress_report)
+            host_->progress_report(ctx_, done, total);
+    }
+
     /// Whether the run was cancelled.
     bool cancelled() const { return host_->is_cancelled(ctx_) != 0; }
 
@@ -402,8 +411,22 @@ template <> inline std::vector<std::string> Context::config<std::vector<std::str
     return items;
 }
 
+/// What a stage's optional `static CacheFingerprint fingerprint(Context&)` returns: a text that
+/// stands for what the stage reads from outside its inputs and config (a database table's row
+/// count and max id, say), mixed into its cache key, or always_run() for a stage that must not be
+/// answered from the cache. The host calls it before the cache lookup, with the stage's config
+/// readable and no inputs. Needs a host of API 1.3 or newer (older hosts never call it).
+struct CacheFingerprint {
+    std::string text;       ///< mixed into the stage's cache key
+    bool cacheable = true;  ///< false: run every time
+
+    /// A fingerprint that never matches the cache: the stage runs every time.
+    static CacheFingerprint always_run() { return CacheFingerprint{"", false}; }
+};
+
 /// Base of every stage. A stage class derives from one of the kind aliases below, has a
-/// `static StageSpec spec()`, and overrides run(). One instance is made per execution.
+/// `static StageSpec spec()`, and overrides run(). One instance is made per execution. It may
+/// also have a `static CacheFingerprint fingerprint(Context&)` (see CacheFingerprint).
 class Stage {
 public:
     virtual ~Stage() = default;

@@ -1,8 +1,10 @@
 // `trellis runs list|show|compare`: the runs recorded in the metadata store.
 #include "cli/store_commands.hpp"
 
+#include "cli/data_reports.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/store_view.hpp"
+#include "cli/sweep_view.hpp"
 #include "store/run_queries.hpp"
 #include "util/join.hpp"
 #include "util/json_text.hpp"
@@ -246,11 +248,15 @@ int show_run(CliContext& context, const ShowArgs& args) {
     const auto run = store::load_run(db, id);
     if (!run) throw UsageError("run " + id + " is gone from the store"); // deleted in between
     const auto executions = store::run_executions(db, id);
+    const auto data_reports = find_data_reports(db, context.settings().store_path(), executions);
+    const auto sweeps = store::load_sweeps(db, id);
     const double now = unix_now();
     if (args.json) {
         json out = run_json(*run, now);
         out["stages"] = json::array();
         for (const auto& execution : executions) out["stages"].push_back(execution_json(execution));
+        out["data_reports"] = data_reports_json(data_reports);
+        out["sweeps"] = sweeps_json(sweeps);
         std::cout << core::dump_json(out, 2) << "\n";
         return exit_ok;
     }
@@ -307,6 +313,8 @@ int show_run(CliContext& context, const ShowArgs& args) {
             if (execution.error && !execution.error->empty())
                 std::cout << "  " << execution.stage_id << ": " << *execution.error << "\n";
     }
+    print_data_reports(std::cout, data_reports);
+    print_sweeps(std::cout, sweeps, run->id);
     const auto folder = context.settings().store_path() / "runs" / run->id;
     std::error_code ec;
     if (std::filesystem::is_directory(folder, ec)) std::cout << "\nrun folder: " << folder.string() << "\n";
@@ -351,24 +359,23 @@ struct CompareArgs {
 };
 
 int compare_runs(CliContext& context, const CompareArgs& args) {
-    if (args.runs.size() < 2) throw UsageError("runs compare needs at least two runs");
     auto metadata = open_metadata(context);
     if (!metadata) throw UsageError(no_store_message(context));
     auto& db = metadata->db();
-    std::vector<store::RunSummary> runs;
-    for (const auto& text : args.runs) {
-        const auto id = store::resolve_run_id(db, text);
-        auto run = store::load_run(db, id);
-        if (!run) throw UsageError("run " + id + " is gone from the store");
-        runs.push_back(std::move(*run));
-    }
+    // Runs, or the trials of sweeps (RUN:SWEEP, or one run with one sweep), a column each.
+    const CompareColumns columns = compare_columns(db, args.runs);
+    const std::vector<store::RunSummary>& runs = columns.columns;
 
     const auto comparison = store::compare_runs(runs);
     if (args.json) {
         json out = {{"runs", json::array()}, {"params", json::array()}, {"metrics", json::array()}};
-        for (const auto& run : runs)
-            out["runs"].push_back({{"id", run.id}, {"pipeline", run.pipeline}, {"status", run.status},
-                                   {"started_at", run.started_at}, {"seconds", json_number(run.seconds(unix_now()))}});
+        for (size_t i = 0; i < runs.size(); ++i) {
+            const auto& run = runs[i];
+            json column = {{"id", run.id}, {"pipeline", run.pipeline}, {"status", run.status},
+                           {"started_at", run.started_at}, {"seconds", json_number(run.seconds(unix_now()))}};
+            if (columns.trials[i]) column.update(trial_column_json(*columns.trials[i]));
+            out["runs"].push_back(std::move(column));
+        }
         auto rows = [](const std::vector<store::ComparisonRow>& from, const char* key_name, json& into) {
             for (const auto& row : from) {
                 json item = {{key_name, row.key}, {"values", json::array()}, {"differs", row.differs}};
@@ -443,8 +450,11 @@ void add_runs_command(CLI::App& app, std::function<CliContext&()> context, std::
     });
 
     auto compare_args = std::make_shared<CompareArgs>();
-    auto* compare = runs->add_subcommand("compare", "Params and metrics of runs side by side");
-    compare->add_option("RUN", compare_args->runs, "Two or more runs: ids, unique prefixes or 'latest'")->required();
+    auto* compare = runs->add_subcommand("compare", "Params and metrics of runs, or of a sweep's trials, side by side");
+    compare->add_option("RUN", compare_args->runs,
+                        "Two or more runs (ids, unique prefixes or 'latest'); RUN:SWEEP for a sweep's trials; one run "
+                        "with one sweep compares its trials")
+        ->required();
     compare->add_flag("--json", compare_args->json, "Print JSON");
     compare->callback([=, &action] {
         action = [=] { return with_lookup_errors([&] { return compare_runs(context(), *compare_args); }); };

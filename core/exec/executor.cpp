@@ -3,6 +3,8 @@
 #include "exec/stage_invocation.hpp"
 #include "log/logging.hpp"
 
+#include <trellis/artifacts.hpp>
+
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -170,6 +172,15 @@ private:
             } catch (const std::exception& e) {
                 return AttemptResult::failure(TRELLIS_ERR_FAILED, std::string("cannot store its outputs: ") + e.what());
             }
+        } else if (!result.outputs.empty() && task.store && result.status != TRELLIS_ERR_CANCELLED) {
+            // Outputs a stage set before it failed (data.validate's anomalies) are kept with the
+            // failed execution; storing them must not replace the stage's own error.
+            try {
+                task.store->persist(result.outputs);
+            } catch (const std::exception& e) {
+                spdlog::warn("stage '{}': cannot keep the outputs it set before failing: {}", task.attempt.stage_id, e.what());
+                result.outputs.clear();
+            }
         }
         return result;
     }
@@ -225,6 +236,7 @@ public:
             check_interrupts();
             if (stop_now_) break;
             start_due_retries();
+            report_progress();
             observer_.tick();
         }
         outcome_.abandoned += pool_.abandoned(); // plus those a second Ctrl-C stopped waiting for
@@ -242,7 +254,20 @@ private:
         Clock::time_point stop_requested = Clock::time_point::max();
         bool timed_out = false;
         std::shared_ptr<std::atomic<bool>> cancel;
+        std::shared_ptr<StageProgress> progress;
+        double reported_done = -1;
     };
+
+    void report_progress() {
+        for (size_t i : in_flight_) {
+            Running& slot = running_[i];
+            if (!slot.progress) continue;
+            const double done = slot.progress->done.load();
+            if (done == slot.reported_done) continue;
+            slot.reported_done = done;
+            observer_.stage_progress(i, done, slot.progress->total.load());
+        }
+    }
 
     bool isolated(const StageNode& node) const {
         return node.isolate || options_.isolated_plugins.count("*") || options_.isolated_plugins.count(node.plugin_name);
@@ -253,8 +278,8 @@ private:
     void prepare() {
         for (size_t i = 0; i < pipeline_.stages.size(); ++i) {
             const auto& node = pipeline_.stages[i];
-            outcome_.stages[i].isolated = !node.is_lua() && isolated(node);
-            if (node.is_lua() || outcome_.stages[i].isolated || libraries_.count(node.plugin_name)) continue;
+            outcome_.stages[i].isolated = node.is_plugin() && isolated(node);
+            if (!node.is_plugin() || outcome_.stages[i].isolated || libraries_.count(node.plugin_name)) continue;
             try {
                 libraries_[node.plugin_name] = registry_.load(node.plugin_name);
             } catch (const std::exception& e) {
@@ -319,6 +344,7 @@ private:
         observer_.stage_started(i, record.attempts);
         if (options_.store) options_.store->attempt_started(i, record.attempts);
         if (node.is_lua()) return run_lua(i);
+        if (node.is_sweep()) return run_selector(i);
         if (auto it = load_errors_.find(node.plugin_name); it != load_errors_.end())
             return finish(i, AttemptResult::failure(TRELLIS_ERR_FAILED, it->second), 0);
 
@@ -332,6 +358,8 @@ private:
         slot.stop_requested = Clock::time_point::max();
         slot.timed_out = false;
         slot.cancel = std::make_shared<std::atomic<bool>>(false);
+        slot.progress = std::make_shared<StageProgress>();
+        slot.reported_done = -1;
 
         auto task = std::make_unique<Task>();
         task->stage = i;
@@ -346,6 +374,7 @@ private:
         attempt.inputs = gather_inputs(node);
         attempt.work_dir = options_.work_dir / node.id / ("attempt-" + std::to_string(record.attempts));
         attempt.cancelled = slot.cancel.get();
+        attempt.progress = slot.progress;
         task->cancel = slot.cancel;
         if (record.isolated) {
             attempt.plugin_file = node.plugin_file;
@@ -407,6 +436,91 @@ private:
         finish(i, std::move(result), std::chrono::duration<double>(Clock::now() - start).count());
     }
 
+    // How each trial of the sweep whose selector is `node` ended: failed if one of its stages
+    // failed, cancelled if one was cancelled, else succeeded if every output it returned is there,
+    // else skipped. `with_metrics`: read the scored output of each succeeded trial.
+    std::vector<TrialOutcome> trial_outcomes(const StageNode& node, bool with_metrics) {
+        const Sweep& sweep = pipeline_.sweeps.at(node.sweep);
+        auto inputs = gather_inputs(node);
+        std::vector<TrialOutcome> out;
+        for (const SweepTrial& trial : sweep.trials) {
+            TrialOutcome outcome;
+            outcome.number = trial.number;
+            std::string failed, cancelled, skipped;
+            for (size_t s : trial.stages) {
+                const StageRecord& record = outcome_.stages[s];
+                const std::string why = "stage '" + pipeline_.stages[s].id + "'" +
+                                        (record.message.empty() ? "" : ": " + record.message);
+                if (record.state == StageState::Failed && failed.empty()) failed = why;
+                if (record.state == StageState::Cancelled && cancelled.empty()) cancelled = why;
+                if ((record.state == StageState::Skipped || record.state == StageState::Waiting) && skipped.empty())
+                    skipped = why;
+            }
+            const std::string prefix = std::to_string(trial.number) + ".";
+            std::string missing;
+            for (const auto& [port, ref] : trial.outputs)
+                if (!inputs.count(prefix + port) && missing.empty())
+                    missing = "its output '" + port + "' was not made" + (skipped.empty() ? "" : " (" + skipped + ")");
+            if (!failed.empty()) outcome = {trial.number, "failed", failed, std::nullopt};
+            else if (!cancelled.empty()) outcome = {trial.number, "cancelled", cancelled, std::nullopt};
+            else if (!missing.empty()) outcome = {trial.number, "skipped", missing, std::nullopt};
+            if (outcome.status == "succeeded" && with_metrics) {
+                ArtifactBytes scored = inputs.at(prefix + sweep.score_port);
+                try {
+                    if (!scored.loaded() && options_.store) scored = options_.store->load(scored);
+                    outcome.metrics = deserialize_metrics(scored.bytes()).values;
+                } catch (const std::exception& e) {
+                    throw std::runtime_error("trial " + std::to_string(trial.number) + ": cannot read its output '" +
+                                             sweep.score_port + "': " + e.what());
+                }
+            }
+            out.push_back(std::move(outcome));
+        }
+        return out;
+    }
+
+    // A sweep's selector, run here on the scheduler thread: reading a few Metrics artifacts is
+    // all it does. The winner's outputs become its own, the same artifacts (digests), not copies.
+    void run_selector(size_t i) {
+        const StageNode& node = pipeline_.stages[i];
+        const Sweep& sweep = pipeline_.sweeps.at(node.sweep);
+        StageRecord& record = outcome_.stages[i];
+        const auto start = Clock::now();
+        AttemptResult result;
+        try {
+            auto judgement = std::make_shared<SweepJudgement>(judge_sweep(sweep, trial_outcomes(node, true)));
+            record.sweep = judgement;
+            if (judgement->all_skipped) {
+                record.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+                record.state = StageState::Skipped;
+                record.message = judgement->problem;
+                ended(i);
+                for (size_t next : node.downstream) skip(next, "upstream stage '" + node.id + "' skipped");
+                return;
+            }
+            if (judgement->winner) {
+                const auto inputs = gather_inputs(node);
+                const std::string prefix = std::to_string(*judgement->winner) + ".";
+                for (const auto& [port, ref] : sweep.trials.front().outputs) result.outputs[port] = inputs.at(prefix + port);
+                load_all(result.outputs); // already in memory unless resumed; the record needs their sizes
+                const SweepTrial& winner = sweep.trials.at(static_cast<size_t>(*judgement->winner - 1));
+                for (const auto& [name, value] : winner.params.items()) result.params[name] = value;
+                if (!winner.params.contains("trial")) result.params["trial"] = winner.number;
+            } else {
+                result = AttemptResult::failure(TRELLIS_ERR_FAILED, judgement->problem);
+            }
+        } catch (const std::exception& e) {
+            result = AttemptResult::failure(TRELLIS_ERR_FAILED, e.what());
+        }
+        finish(i, std::move(result), std::chrono::duration<double>(Clock::now() - start).count());
+    }
+
+    // A selector waits for every stage of its trials, whatever becomes of them: an upstream stage
+    // that did not succeed only counts as ended.
+    void release_selector(size_t i) {
+        if (waiting_[i] > 0 && --waiting_[i] == 0 && outcome_.stages[i].state == StageState::Waiting) ready_.push_back(i);
+    }
+
     void complete(Completion completion) {
         Running& slot = running_[completion.stage];
         if (!slot.active || slot.generation != completion.generation) return; // abandoned earlier
@@ -466,6 +580,7 @@ private:
         record.message = result.message;
         record.metrics = std::move(result.metrics);
         record.params = std::move(result.params);
+        record.outputs = std::move(result.outputs); // set before failing; never passed downstream
         const bool cancelled = result.status == TRELLIS_ERR_CANCELLED && stopping_;
         if (!cancelled && !stopping_ && record.attempts <= node.retries) {
             spdlog::warn("stage '{}' failed (attempt {} of {}): {}; retrying{}", node.id, record.attempts,
@@ -491,6 +606,7 @@ private:
 
     // Tells the observer and the store that stage `i` reached its final state.
     void ended(size_t i) {
+        if (pipeline_.stages[i].is_sweep()) judge_ended_selector(i);
         observer_.stage_finished(i, outcome_.stages[i]);
         if (!options_.store) return;
         try {
@@ -498,6 +614,28 @@ private:
         } catch (const std::exception& e) {
             spdlog::error("stage '{}': cannot record its execution: {}", pipeline_.stages[i].id, e.what());
         }
+    }
+
+    // A selector that did not run (reused from the cache, cancelled) still reports its trials;
+    // one that judged says what it chose.
+    void judge_ended_selector(size_t i) {
+        StageRecord& record = outcome_.stages[i];
+        const StageNode& node = pipeline_.stages[i];
+        const Sweep& sweep = pipeline_.sweeps.at(node.sweep);
+        if (!record.sweep) {
+            try {
+                record.sweep = std::make_shared<SweepJudgement>(
+                    record.state == StageState::Succeeded ? judge_sweep(sweep, trial_outcomes(node, true))
+                                                          : unjudged(sweep, trial_outcomes(node, false)));
+            } catch (const std::exception& e) {
+                spdlog::warn("sweep '{}': cannot report its trials: {}", sweep.id, e.what());
+                return;
+            }
+        }
+        // A winner chosen with trials left out is worth a warning: the choice was among fewer.
+        if (record.state == StageState::Succeeded && record.sweep->winner)
+            spdlog::log(record.sweep->notes.empty() ? spdlog::level::info : spdlog::level::warn, "{}",
+                        judgement_text(sweep, *record.sweep));
     }
 
     void fail(size_t i) {
@@ -515,6 +653,10 @@ private:
         while (!pending.empty()) {
             const size_t i = pending.back();
             pending.pop_back();
+            if (pipeline_.stages[i].is_sweep()) {
+                release_selector(i); // it chooses among the trials that succeeded
+                continue;
+            }
             StageRecord& record = outcome_.stages[i];
             if (record.state != StageState::Waiting) continue;
             record.state = StageState::Skipped;

@@ -4,6 +4,7 @@
 // run plugin stages and hand results back.
 #pragma once
 
+#include "exec/sweep_selector.hpp"
 #include "pipeline/pipeline.hpp"
 #include "pipeline/pipeline_script.hpp"
 #include "plugin/host_api.hpp"
@@ -35,6 +36,7 @@ struct StageRecord {
     std::vector<MetricPoint> metrics;
     std::map<std::string, nlohmann::json> params;  // logged by the stage
     std::vector<ModelRegistration> registrations; // made by the stage
+    std::shared_ptr<const SweepJudgement> sweep;  // a sweep's selector: how it judged the trials
 };
 
 // What the executor asks of the stores: reuse, persistence and recording of stage executions
@@ -79,6 +81,8 @@ public:
     virtual ~ExecutionObserver() = default;
     virtual void stage_started(size_t /*stage*/, int /*attempt*/) {}
     virtual void stage_finished(size_t /*stage*/, const StageRecord& /*record*/) {}
+    // What a running stage last reported with progress_report: `done` of `total` units.
+    virtual void stage_progress(size_t /*stage*/, double /*done*/, double /*total*/) {}
     // Called about ten times a second while stages run.
     virtual void tick() {}
 };

@@ -1,5 +1,6 @@
 #include "exec/run_recorder.hpp"
 
+#include "exec/secret_redaction.hpp"
 #include "log/logging.hpp"
 #include "plugin/config_types.hpp"
 
@@ -166,7 +167,7 @@ std::optional<std::map<std::string, ArtifactBytes>> RunRecorder::reuse(size_t st
 
     std::optional<store::ReusableExecution> found;
     if (options_.resuming) found = metadata_->find_finished_in_run(run_id_, node.id, *state.cache_key);
-    if (!found && node.cache && !options_.no_cache)
+    if (!found && node.cache && !options_.no_cache && !keys_.always_runs(stage))
         found = metadata_->find_reusable(*state.cache_key, node.cache_ttl > 0 ? unix_now() - node.cache_ttl : 0);
     if (!found) return std::nullopt;
     std::map<std::string, ArtifactBytes> outputs;
@@ -240,7 +241,8 @@ void RunRecorder::stage_ended(size_t stage, const StageRecord& record, const std
     row.run_id = run_id_;
     row.stage_id = node.id;
     row.stage_name = node.stage_name;
-    if (!node.is_lua()) {
+    if (node.is_sweep()) row.config = node.config; // the sweep's definition
+    if (node.is_plugin()) {
         row.plugin_name = node.plugin_name;
         row.plugin_version = keys_.plugin_version(node.plugin_name);
         try {
@@ -248,7 +250,7 @@ void RunRecorder::stage_ended(size_t stage, const StageRecord& record, const std
         } catch (const std::exception&) {
             // A plugin that is gone is recorded without a digest; its failure says why.
         }
-        row.config = node.config;
+        row.config = redact_secrets(node.config); // runs show and lineage print it
     }
     row.cache_key = state.cache_key;
     row.attempts = record.attempts;
@@ -283,10 +285,24 @@ void RunRecorder::stage_ended(size_t stage, const StageRecord& record, const std
             registered.registered_at = now;
             entry.models.push_back(std::move(registered));
         }
+    } else if (record.state == core::StageState::Failed) {
+        // What a stage set before it failed (data.validate's anomalies) stays with the failed
+        // execution for `runs show`; a failed stage's Metrics outputs do not count as run metrics.
+        for (const auto& [port, artifact] : record.outputs)
+            if (!artifact.digest.empty())
+                end.outputs[port] = {artifact.digest, type_name(artifact.type), artifact.bytes().size(), properties_of(artifact)};
     }
     for (const auto& point : record.metrics) end.metrics.push_back({point.name, point.value, point.step, now});
     end.params = record.params;
-    enqueue([entry = std::move(entry)](store::MetadataStore& metadata) { metadata.record_execution(entry); });
+    std::optional<store::SweepRecord> sweep;
+    if (node.is_sweep() && record.sweep) {
+        sweep = sweep_record(pipeline_.sweeps.at(node.sweep), *record.sweep);
+        sweep->run_id = run_id_;
+    }
+    enqueue([entry = std::move(entry), sweep = std::move(sweep)](store::MetadataStore& metadata) {
+        const int64_t id = metadata.record_execution(entry);
+        if (sweep) store::record_sweep(metadata.db(), id, *sweep);
+    });
 }
 
 } // namespace trellis::core

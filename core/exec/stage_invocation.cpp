@@ -57,16 +57,17 @@ AttemptResult run_in_process(const StageAttempt& attempt) {
     context.logger_name = attempt.stage_id;
     context.scratch_dir = (attempt.work_dir / "scratch").string();
     context.cancelled = attempt.cancelled;
+    context.progress = attempt.progress;
     context.flavors = attempt.flavors;
     const StageOutcome outcome = invoke_stage(entry->run, context);
     remove_scratch(context);
     AttemptResult result = AttemptResult::failure(outcome.status, outcome.message);
     result.metrics = std::move(context.metrics);
     result.params = std::move(context.params);
-    if (outcome.ok()) {
-        result.outputs = std::move(context.outputs);
-        result.registrations = std::move(context.registrations);
-    }
+    // A failed stage's outputs are kept too: what it reported before failing is recorded with the
+    // failed execution (the executor never hands them downstream).
+    result.outputs = std::move(context.outputs);
+    if (outcome.ok()) result.registrations = std::move(context.registrations);
     return result;
 }
 
@@ -214,12 +215,11 @@ int run_exec_stage_child(const std::filesystem::path& dir) {
         remove_scratch(context);
         answer["status"] = outcome.status;
         answer["message"] = outcome.message;
-        if (outcome.ok())
-            for (const auto& [port, artifact] : context.outputs) {
-                const std::string file = "out-" + port + ".trls";
-                write_bytes(dir / file, artifact.bytes().data(), artifact.bytes().size());
-                answer["outputs"][port] = {{"type", artifact.type}, {"file", file}};
-            }
+        for (const auto& [port, artifact] : context.outputs) { // a failed stage's too, as in-process
+            const std::string file = "out-" + port + ".trls";
+            write_bytes(dir / file, artifact.bytes().data(), artifact.bytes().size());
+            answer["outputs"][port] = {{"type", artifact.type}, {"file", file}};
+        }
         for (const auto& point : context.metrics) answer["metrics"].push_back({point.name, point.value, point.step});
         answer["params"] = context.params;
         answer["registrations"] = nlohmann::json::array();

@@ -23,6 +23,7 @@ struct StageAttempt {
     std::map<std::string, ArtifactBytes> inputs;
     std::filesystem::path work_dir; // private to this attempt: scratch space, isolation files
     const std::atomic<bool>* cancelled = nullptr;
+    std::shared_ptr<StageProgress> progress; // what the stage reports; in-process only
     FlavorResolver flavors;
 
     // In-process only.

@@ -3,6 +3,7 @@
 // orders it; the executor runs it.
 #pragma once
 
+#include "pipeline/sweep.hpp"
 #include "plugin/plugin_manifest.hpp"
 
 #include <nlohmann/json.hpp>
@@ -23,6 +24,7 @@ struct SourceLocation {
 };
 
 inline constexpr size_t no_stage = std::numeric_limits<size_t>::max();
+inline constexpr size_t no_sweep = std::numeric_limits<size_t>::max();
 
 // Where a value comes from when a key is wired to another stage's output.
 struct OutputRef {
@@ -60,6 +62,10 @@ struct StageNode {
     LuaCallback when, on_success, on_failure;
     LuaCallback lua_run;                          // inline Lua stages: the function
     std::map<std::string, std::string> lua_outputs; // inline Lua stages: port -> "metrics" | "report"
+    // Stages of a sweep's trial: the sweep (index into Pipeline::sweeps) and the trial's number
+    // (1, 2, ...). A sweep's selector has the sweep and trial 0.
+    size_t sweep = no_sweep;
+    int trial = 0;
 
     // Filled in by validation.
     const StageManifest* manifest = nullptr; // nullptr for inline Lua stages
@@ -77,6 +83,37 @@ struct StageNode {
     std::vector<size_t> upstream;   // every stage this one waits for (inputs and `after`), unique
     std::vector<size_t> downstream; // the reverse
     bool is_lua() const { return stage_name == "lua"; }
+    // A sweep's selector: a node the executor runs itself, which picks the best trial and
+    // forwards that trial's outputs as its own. Its inputs are named "<trial>.<port>".
+    bool is_sweep() const { return stage_name == sweep_stage_name; }
+    // A stage of a plugin (not inline Lua, not a selector): has a manifest and a plugin file.
+    bool is_plugin() const { return !is_lua() && !is_sweep(); }
+    static constexpr const char* sweep_stage_name = "sweep";
+};
+
+// One trial of a sweep: its params and the stages its trial function declared.
+struct SweepTrial {
+    int number = 0;                                // 1, 2, ... in the order of the space
+    nlohmann::json params = nlohmann::json::object();
+    std::vector<size_t> stages;                    // declared by the trial function
+    std::map<std::string, OutputRef> outputs;      // what the trial function returned
+};
+
+// A first-class hyperparameter sweep: trials expanded at script time into ordinary stages (ids
+// "<id>.<n>.<stage>"), and a selector node (id "<id>") that waits for all of them, picks the best
+// by `metric` in each trial's `score_port` output, and forwards the winner's outputs.
+struct Sweep {
+    std::string id;
+    SourceLocation where; // the script's `sweep {` call
+    SweepMethod method = SweepMethod::Grid;
+    SweepSpace space;
+    size_t requested_trials = 0; // random: `trials`
+    uint64_t seed = 0;           // random: `seed`
+    std::string metric;
+    SweepDirection direction = SweepDirection::Maximize;
+    std::string score_port = "metrics";
+    std::vector<SweepTrial> trials;
+    size_t selector = no_stage;
 };
 
 struct Pipeline {
@@ -85,6 +122,7 @@ struct Pipeline {
     std::string file; // the script as the user named it
     std::map<std::string, nlohmann::json> params; // final values, overrides applied
     std::vector<StageNode> stages;
+    std::vector<Sweep> sweeps;
     std::vector<size_t> order; // execution order (topological), filled in by validation
 };
 

@@ -1,5 +1,7 @@
 #include "pipeline/pipeline_script.hpp"
 
+#include "pipeline/script_binding.hpp"
+#include "pipeline/sweep_script.hpp"
 #include "util/duration.hpp"
 #include "util/utf8.hpp"
 
@@ -415,6 +417,19 @@ PipelineScript& script_of(lua_State* L) {
 }
 } // namespace
 
+namespace script_binding {
+PipelineScript& script(lua_State* L) { return script_of(L); }
+PipelineScript& declaring(lua_State* L, const char* function) { return core::declaring(L, function); }
+int push_stage_handle(lua_State* L, size_t index) { return core::push_stage_handle(L, index); }
+std::optional<OutputRef> output_ref(lua_State* L, int index) {
+    if (!luaL_testudata(L, index, output_type)) return std::nullopt;
+    return read_output_ref(L, index);
+}
+bool is_stage_handle(lua_State* L, int index) { return luaL_testudata(L, index, stage_type) != nullptr; }
+bool is_identifier(const std::string& text) { return core::is_identifier(text); }
+bool is_port_name(const std::string& text) { return core::is_port_name(text); }
+} // namespace script_binding
+
 namespace {
 
 // What one conversion may produce. The copy lives outside the Lua state, beyond the reach of its
@@ -568,6 +583,7 @@ PipelineScript::PipelineScript(const std::filesystem::path& file, const ScriptOp
     lua_register(L, "stage", &l_stage);
     lua_register(L, "lua_stage", &l_lua_stage);
     lua_register(L, "path", &l_path);
+    register_sweep_functions(L);
 }
 
 PipelineScript::~PipelineScript() = default;

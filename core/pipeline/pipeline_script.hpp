@@ -61,6 +61,7 @@ public:
     std::filesystem::path script_dir_;
     bool params_declared_ = false;
     bool declaring_ = true; // false once the script has run: callbacks may not add to the pipeline
+    bool in_sweep_trial_ = false; // a sweep's trial function is running (sweeps do not nest)
 
 private:
     PipelineScript(const std::filesystem::path& file, const ScriptOptions& options);

@@ -75,7 +75,7 @@ private:
 
     void find_stage(size_t i) {
         auto& node = pipeline_.stages[i];
-        if (node.is_lua()) return;
+        if (!node.is_plugin()) return;
         const PluginFile* provider = registry_.find_stage_provider(node.stage_name);
         if (!provider) {
             fail(i, "unknown stage '" + node.stage_name + "'" + hint(node.stage_name, registry_.stage_names()) +
@@ -112,6 +112,14 @@ private:
         if (from.is_lua()) {
             if (auto it = from.lua_outputs.find(port); it != from.lua_outputs.end()) return it->second;
             for (const auto& [name, type] : from.lua_outputs) names.push_back(name);
+        } else if (from.is_sweep()) {
+            // A selector's outputs are its trials' (the first trial's: all return the same ports).
+            const auto& outputs = pipeline_.sweeps.at(from.sweep).trials.front().outputs;
+            if (auto it = outputs.find(port); it != outputs.end()) {
+                const size_t source = resolve(i, it->second, what);
+                return source == no_stage ? "" : output_type(i, source, it->second.port, what);
+            }
+            for (const auto& [name, ref] : outputs) names.push_back(name);
         } else {
             if (!from.manifest) return ""; // unknown stage: already reported
             if (const auto* out = find_port(from.manifest->outputs, port)) return out->artifact_type;
@@ -164,6 +172,7 @@ private:
 
     void check_fields(size_t i) {
         auto& node = pipeline_.stages[i];
+        if (node.is_sweep()) return check_sweep(i);
         if (node.is_lua()) {
             for (const auto& [key, field] : node.fields)
                 if (field.ref) connect(i, key, *field.ref, "");
@@ -221,6 +230,29 @@ private:
         for (const auto& port : stage.inputs)
             if (!port.optional && !connected.count(port.name))
                 fail(i, "required input '" + port.name + "' (" + port.artifact_type + ") is not connected");
+    }
+
+    // A selector takes every trial's outputs; each output must have one type across the trials,
+    // and the scored one must be metrics.
+    void check_sweep(size_t i) {
+        const auto& node = pipeline_.stages[i];
+        const Sweep& sweep = pipeline_.sweeps.at(node.sweep);
+        for (const auto& [key, field] : node.fields)
+            if (field.ref) connect(i, key, *field.ref, "");
+        std::map<std::string, std::pair<int, std::string>> first_type; // port -> (trial, type)
+        for (const auto& input : pipeline_.stages[i].inputs) {
+            const auto dot = input.port.find('.');
+            const int trial = std::stoi(input.port.substr(0, dot));
+            const std::string port = input.port.substr(dot + 1);
+            auto [it, inserted] = first_type.emplace(port, std::make_pair(trial, input.type));
+            if (!inserted && it->second.second != input.type)
+                fail(i, "trial " + std::to_string(trial) + " returns '" + port + "' as " + with_article(input.type) +
+                            ", but trial " + std::to_string(it->second.first) + " as " + with_article(it->second.second) +
+                            "; every trial must return the same types");
+        }
+        if (auto it = first_type.find(sweep.score_port); it != first_type.end() && it->second.second != "metrics")
+            fail(i, "the scored output '" + sweep.score_port + "' is " + with_article(it->second.second) +
+                        "; metric '" + sweep.metric + "' is read from a metrics output (score = \"port\" names another)");
     }
 
     void add_edge(size_t from, size_t to) {

@@ -147,7 +147,8 @@ std::optional<double> ExecutionSummary::seconds() const {
 }
 
 std::string ExecutionSummary::plugin_label() const {
-    if (!plugin_name) return "lua";
+    // No plugin: an inline Lua stage, or a sweep's selector, which trellis runs itself.
+    if (!plugin_name) return stage_name == "sweep" ? "-" : "lua";
     return *plugin_name + (plugin_version ? "@" + *plugin_version : "");
 }
 

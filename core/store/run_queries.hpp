@@ -121,7 +121,7 @@ struct ExecutionSummary {
     std::map<std::string, std::string> outputs; // port -> artifact digest
 
     std::optional<double> seconds() const;
-    // "name@version", or "lua" for an inline Lua stage.
+    // "name@version"; "lua" for an inline Lua stage, "-" for a sweep's selector.
     std::string plugin_label() const;
 };
 

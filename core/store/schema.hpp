@@ -119,8 +119,42 @@ CREATE TABLE file_fingerprints (
 );
 )SQL";
 
+// Version 3: hyperparameter sweeps. A sweep's trials are ordinary executions of the run (stage ids
+// "<sweep>.<n>.<stage>"); these tables keep what executions do not: the sweep's definition, each
+// trial's params, status and scored metrics, and which trial won. Written with the execution of
+// the sweep's selector (a core-native stage whose stage_id is the sweep's id).
+inline constexpr std::string_view schema_v3 = R"SQL(
+CREATE TABLE sweeps (
+  run_id       TEXT NOT NULL REFERENCES runs(id),
+  sweep_id     TEXT NOT NULL,                -- the sweep's id in the script
+  execution_id INTEGER REFERENCES executions(id), -- the selector's execution
+  method       TEXT NOT NULL,                -- grid | random
+  space        TEXT NOT NULL DEFAULT '{}',   -- JSON: the space as declared
+  seed         INTEGER,                      -- random only
+  metric       TEXT NOT NULL,                -- what chooses the winner
+  direction    TEXT NOT NULL,                -- maximize | minimize
+  score_port   TEXT NOT NULL,                -- the trials' output the metric is read from
+  winner       INTEGER,                      -- the winning trial's number; NULL when none won
+  message      TEXT,                         -- why none won, or which trials were left out
+  PRIMARY KEY (run_id, sweep_id)
+);
+
+CREATE TABLE sweep_trials (
+  run_id   TEXT NOT NULL,
+  sweep_id TEXT NOT NULL,
+  trial    INTEGER NOT NULL,                 -- 1, 2, ... in the order of the space
+  params   TEXT NOT NULL DEFAULT '{}',       -- JSON object: the trial's params
+  status   TEXT NOT NULL,                    -- succeeded | failed | skipped | cancelled
+  value    REAL,                             -- the sweep's metric; NULL when missing or NaN
+  metrics  TEXT NOT NULL DEFAULT '{}',       -- JSON object: every value of its scored output
+  error    TEXT,                             -- why it did not succeed
+  PRIMARY KEY (run_id, sweep_id, trial),
+  FOREIGN KEY (run_id, sweep_id) REFERENCES sweeps(run_id, sweep_id)
+);
+)SQL";
+
 // migrations[i] takes a database from version i to version i + 1.
-inline constexpr std::string_view migrations[] = {schema_v1, schema_v2};
-inline constexpr int schema_version = 2;
+inline constexpr std::string_view migrations[] = {schema_v1, schema_v2, schema_v3};
+inline constexpr int schema_version = 3;
 
 } // namespace trellis::store

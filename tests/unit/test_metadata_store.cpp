@@ -150,8 +150,8 @@ TEST_CASE("A fresh metadata store is at the newest schema version in WAL mode", 
     {
         MetadataStore store(root);
         CHECK(store.version() == trellis::store::schema_version);
-        CHECK(store.version() == 2);
-        CHECK(scalar(store.db(), "PRAGMA user_version") == "2");
+        CHECK(store.version() == 3);
+        CHECK(scalar(store.db(), "PRAGMA user_version") == "3");
         CHECK(scalar(store.db(), "PRAGMA journal_mode") == "wal");
         CHECK(scalar(store.db(), "PRAGMA foreign_keys") == "1");
         CHECK(scalar(store.db(), "PRAGMA synchronous") == "2"); // FULL
@@ -161,20 +161,22 @@ TEST_CASE("A fresh metadata store is at the newest schema version in WAL mode", 
     }
     CHECK(fs::is_regular_file(root / "metadata.db"));
     MetadataStore again(root);
-    CHECK(again.version() == 2);
+    CHECK(again.version() == 3);
 }
 
-TEST_CASE("A version 1 metadata store migrates to version 2 and keeps its runs", "[metadata_store]") {
+TEST_CASE("A version 1 metadata store migrates to the newest version and keeps its runs", "[metadata_store]") {
     TempDir temp;
     write_v1_store(temp.path());
     MetadataStore store(temp.path());
-    CHECK(store.version() == 2);
-    CHECK(scalar(store.db(), "PRAGMA user_version") == "2");
+    CHECK(store.version() == 3);
+    CHECK(scalar(store.db(), "PRAGMA user_version") == "3");
     const auto run = store.find_run("old-run");
     REQUIRE(run);
     CHECK(run->status == "succeeded");
     CHECK(run->trellis_version == "0.3.0");
     CHECK(count(store.db(), "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'models'") == 1);
+    CHECK(count(store.db(), "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('sweeps', "
+                            "'sweep_trials')") == 2);
     CHECK(scalar(store.db(), "PRAGMA journal_mode") == "wal");
     CHECK(store.integrity_problems().empty());
 }
@@ -184,19 +186,19 @@ TEST_CASE("A metadata store from a newer trellis is refused", "[metadata_store]"
     write_v1_store(temp.path());
     {
         Database db(MetadataStore::database_path(temp.path()));
-        db.exec("PRAGMA user_version = 3");
+        db.exec("PRAGMA user_version = 4");
     }
     REQUIRE_THROWS_MATCHES(MetadataStore(temp.path()), StoreError,
                            Catch::Matchers::Predicate<StoreError>([](const StoreError& error) {
                                const std::string message = error.what();
                                return message.find("metadata.db") != std::string::npos &&
-                                      message.find("written by a newer trellis (schema version 3; this trellis "
-                                                   "knows up to 2)") != std::string::npos &&
+                                      message.find("written by a newer trellis (schema version 4; this trellis "
+                                                   "knows up to 3)") != std::string::npos &&
                                       message.find('\n') == std::string::npos;
                            }));
     // Refused without touching it.
     Database db(MetadataStore::database_path(temp.path()));
-    CHECK(scalar(db, "PRAGMA user_version") == "3");
+    CHECK(scalar(db, "PRAGMA user_version") == "4");
 }
 
 TEST_CASE("A garbage metadata.db is refused as damaged", "[metadata_store]") {
@@ -609,7 +611,7 @@ TEST_CASE("Processes opening a fresh metadata store at once all succeed", "[meta
                 try {
                     MetadataStore store(root);
                     store.begin_run(sample_run("p" + std::to_string(i)));
-                    ::_exit(store.version() == 2 ? 0 : 4);
+                    ::_exit(store.version() == trellis::store::schema_version ? 0 : 4);
                 } catch (const std::exception& error) {
                     std::fprintf(stderr, "child: %s\n", error.what());
                     ::_exit(5);

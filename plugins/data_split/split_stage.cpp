@@ -142,9 +142,11 @@ public:
             stratify = ctx.config<std::string>("stratify");
             if (stratify.empty()) throw std::invalid_argument("stratify must name a column, not be empty");
         }
-        const std::vector<std::vector<size_t>> strata = group_rows(table, stratify);
+        const Strata grouped = group_rows(table, stratify);
+        const std::vector<std::vector<size_t>>& strata = grouped.rows;
 
         const std::vector<size_t> test_counts = allocate_test_rows(strata, n, fraction);
+        if (!stratify.empty()) warn_one_sided_classes(ctx, grouped, test_counts, stratify);
         std::vector<bool> is_test(n, false);
         SplitMix64 rng(seed);
         for (size_t s = 0; s < strata.size(); ++s) {
@@ -183,27 +185,57 @@ public:
     }
 
 private:
+    // The strata: each one's rows in ascending order and its class as text for messages.
+    struct Strata {
+        std::vector<std::vector<size_t>> rows;
+        std::vector<std::string> names;
+    };
+
+    // A class too small for the fraction ends up in one part only: a classifier trained on the
+    // train part cannot learn it, or the test part cannot measure it. Say so, naming the classes.
+    static void warn_one_sided_classes(trellis::Context& ctx, const Strata& strata, const std::vector<size_t>& test_counts,
+                                       const std::string& column) {
+        std::string train_only, test_only;
+        const auto add = [&](std::string& list, size_t s) {
+            const size_t rows = strata.rows[s].size();
+            list += (list.empty() ? "'" : ", '") + strata.names[s] + "' (" + std::to_string(rows) + (rows == 1 ? " row)" : " rows)");
+        };
+        for (size_t s = 0; s < strata.rows.size(); ++s) {
+            if (test_counts[s] == 0) add(train_only, s);
+            else if (test_counts[s] == strata.rows[s].size()) add(test_only, s);
+        }
+        if (!train_only.empty())
+            ctx.log().warn("stratify: class(es) " + train_only + " of '" + column + "' are too small to be in the test part");
+        if (!test_only.empty())
+            ctx.log().warn("stratify: class(es) " + test_only + " of '" + column +
+                           "' are all in the test part, so a model trained on the train part never sees them");
+    }
+
     // The strata as row lists in ascending order: one per class of `column` in order of first
     // appearance (so the result does not depend on how classes sort), or all rows when unset.
-    static std::vector<std::vector<size_t>> group_rows(const trellis::Table& table, const std::string& column_name) {
+    static Strata group_rows(const trellis::Table& table, const std::string& column_name) {
         const size_t n = table.num_rows();
         if (column_name.empty()) {
             std::vector<size_t> all(n);
             std::iota(all.begin(), all.end(), size_t{0});
-            return {std::move(all)};
+            return {{std::move(all)}, {""}};
         }
         const Column* column = table.find(column_name);
         if (!column) throw std::invalid_argument("stratify: no column '" + column_name + "' in input 'table' (columns: " +
                                                 trellis::column_list(table) + ")");
         std::map<std::pair<int, std::string>, size_t> index;
-        std::vector<std::vector<size_t>> strata;
+        Strata strata;
         for (size_t row = 0; row < n; ++row) {
             if (column->is_null(row))
                 throw std::invalid_argument("stratify: column '" + column_name + "' is null at row " + std::to_string(row) +
                                             "; drop or fill missing classes first");
-            const auto [it, added] = index.try_emplace(stratum_key(*column, row), strata.size());
-            if (added) strata.emplace_back();
-            strata[it->second].push_back(row);
+            const auto [it, added] = index.try_emplace(stratum_key(*column, row), strata.rows.size());
+            if (added) {
+                strata.rows.emplace_back();
+                strata.names.push_back(column->type() == ColumnType::Float64 ? std::to_string(column->float_at(row))
+                                                                              : trellis::label_text(*column, row));
+            }
+            strata.rows[it->second].push_back(row);
         }
         return strata;
     }

@@ -1,11 +1,13 @@
 // train.evaluate: scores any model on a labelled table through the host's model_predict, so one
-// evaluation stage serves every flavor, and reports classification or regression metrics.
+// evaluation stage serves every flavor, and reports classification (binary or any number of
+// classes) or regression metrics, with a confusion matrix for classifiers.
+#include "scores.hpp"
+
 #include <trellis/sdk.hpp>
 
-#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,25 +43,26 @@ std::vector<double> numbers(const Column& column, const std::string& where) {
     return out;
 }
 
-// Area under the ROC curve as the Mann-Whitney statistic: the chance that a random positive scores
-// above a random negative, ties counting one half (average ranks give exactly that).
-double roc_auc(const std::vector<double>& score, const std::vector<double>& label) {
-    const size_t n = score.size();
-    std::vector<size_t> order(n);
-    std::iota(order.begin(), order.end(), size_t{0});
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score[a] < score[b]; });
-    double positive_rank_sum = 0, positives = 0;
-    for (size_t start = 0; start < n;) {
-        size_t end = start;
-        while (end < n && score[order[end]] == score[order[start]]) ++end;
-        const double average_rank = (static_cast<double>(start + 1) + static_cast<double>(end)) / 2.0;
-        for (size_t k = start; k < end; ++k)
-            if (label[order[k]] == 1.0) positive_rank_sum += average_rank, positives += 1;
-        start = end;
+// The target's class labels as text, one per row: ints and bools as numbers, strings as they are,
+// and 0/1 floats as "0"/"1" (the classic binary target); any other float is not a class label.
+std::vector<std::string> truth_labels(const Column& target) {
+    std::vector<std::string> out(target.size());
+    for (size_t i = 0; i < target.size(); ++i) {
+        if (target.is_null(i))
+            throw std::invalid_argument("target column '" + target.name() + "' is null at row " + std::to_string(i));
+        if (target.type() == ColumnType::Float64) {
+            const double value = target.float_at(i);
+            if (value != 0.0 && value != 1.0)
+                throw std::invalid_argument("target column '" + target.name() + "' holds " + std::to_string(value) +
+                                            " at row " + std::to_string(i) +
+                                            ", a float; class labels must be int, bool or string (read a CSV column as "
+                                            "ints with types = { \"" + target.name() + ":int\" })");
+            out[i] = value == 1.0 ? "1" : "0";
+            continue;
+        }
+        out[i] = trellis::label_text(target, i);
     }
-    const double negatives = static_cast<double>(n) - positives;
-    if (positives == 0 || negatives == 0) return std::numeric_limits<double>::quiet_NaN();
-    return (positive_rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives);
+    return out;
 }
 
 // Measures a model on held-out data; a stage so that the numbers land in the run's metrics and the
@@ -72,10 +75,12 @@ public:
             .input("model", trellis::ArtifactType::Model, "the model to evaluate, of any installed flavor")
             .input("data", trellis::ArtifactType::Table, "rows with the model's features and the true target")
             .output("metrics", trellis::ArtifactType::Metrics, "classification or regression metrics")
+            .output("report", trellis::ArtifactType::Report,
+                    "JSON: the metrics and, for classifiers, the confusion matrix (rows = true class) and per-class scores")
             .required("target", trellis::ValueType::String, "column of `data` holding the true values")
             .option_string("task", "auto", "classification, regression, or auto (classification when the "
-                                           "predictions have a probability column)")
-            .option_float("threshold", 0.5, "classification: predict positive when probability >= threshold");
+                                           "predictions have probability:<label> columns or a probability column)")
+            .option_float("threshold", 0.5, "binary classifiers: predict the positive class when its probability >= threshold");
     }
 
     // Predicts through the host (any flavor), then computes the metrics the task calls for.
@@ -94,7 +99,6 @@ public:
         if (!target_column) throw std::invalid_argument("target: no column '" + target + "' in input 'data' (columns: " +
                                                              trellis::column_list(data) + ")");
         if (data.num_rows() == 0) throw std::invalid_argument("input 'data' has no rows to evaluate on");
-        const std::vector<double> truth = numbers(*target_column, "target");
 
         // The model sees the features only: a flavor must not be able to peek at the answer.
         trellis::Table features;
@@ -105,76 +109,100 @@ public:
             throw std::runtime_error("flavor '" + model.flavor + "' returned " + std::to_string(predictions.num_rows()) +
                                      " predictions for " + std::to_string(data.num_rows()) + " rows");
 
-        const std::string task =
-            task_config != "auto" ? task_config : predictions.find("probability") ? "classification" : "regression";
-        trellis::Metrics metrics = task == "classification" ? classification(ctx, truth, predictions, threshold, target)
-                                                            : regression(ctx, truth, predictions);
-        metrics.values["count"] = static_cast<double>(truth.size());
+        // predictions.hpp's order: per-class columns first, then "probability", then "prediction".
+        const trellis::ClassProbabilities classes = trellis::find_class_probabilities(predictions);
+        const Column* probability = predictions.find(trellis::probability_column);
+        const std::string task = task_config != "auto"              ? task_config
+                                 : !classes.empty() || probability ? "classification"
+                                                                   : "regression";
+        const trellis_evaluate::Warn warn = [&](const std::string& message) { ctx.log().warn("target '" + target + "': " + message); };
+        std::string kind;
+        trellis_evaluate::Scores scores;
+        if (task == "regression") {
+            kind = "regression";
+            const Column* column = predictions.find(trellis::prediction_column);
+            if (!column)
+                throw std::invalid_argument("task regression needs a 'prediction' column in the predictions; the model gave none");
+            scores = trellis_evaluate::regression_scores(numbers(*target_column, "target"), numbers(*column, "prediction"), warn);
+        } else if (!classes.empty()) {
+            kind = "classes";
+            if (classes.labels.size() > 2 && ctx.config_is_set("threshold"))
+                ctx.log().warn("threshold applies to two classes only; " + std::to_string(classes.labels.size()) +
+                               " classes are decided by the most probable one");
+            scores = class_scores(classes, *target_column, threshold, warn);
+        } else if (probability) {
+            kind = "binary";
+            const std::vector<double> truth = numbers(*target_column, "target");
+            for (size_t i = 0; i < truth.size(); ++i)
+                if (truth[i] != 0.0 && truth[i] != 1.0)
+                    throw std::invalid_argument("target column '" + target + "' holds " + std::to_string(truth[i]) +
+                                                " at row " + std::to_string(i) +
+                                                "; the model gives one 'probability' column, which needs labels 0 or 1");
+            scores = trellis_evaluate::binary_scores(truth, numbers(*probability, "prediction"), threshold, warn);
+        } else {
+            throw std::invalid_argument("task classification needs per-class 'probability:<label>' columns or a 'probability' "
+                                        "column in the predictions; the model gave none (use task = \"regression\")");
+        }
+        trellis::Metrics& metrics = scores.metrics;
+        metrics.values["count"] = static_cast<double>(data.num_rows());
         for (const auto& [name, value] : metrics.values) ctx.log_metric(name, value);
-        ctx.log().info(task + " metrics of a '" + model.flavor + "' model on " + std::to_string(truth.size()) + " rows");
+        ctx.log().info(task + " metrics of a '" + model.flavor + "' model on " + std::to_string(data.num_rows()) + " rows" +
+                       (kind == "classes" ? " over " + std::to_string(classes.labels.size()) + " classes" : ""));
         ctx.output("metrics", metrics);
+        ctx.output("report", trellis::Report{report_json(task, kind, target, model.flavor, scores)});
     }
 
 private:
-    // Threshold metrics at `threshold` plus the threshold-free roc_auc and log_loss, which judge the
-    // probabilities themselves.
-    static trellis::Metrics classification(trellis::Context& ctx, const std::vector<double>& truth,
-                                           const trellis::Table& predictions, double threshold, const std::string& target) {
-        const Column* column = predictions.find("probability");
-        if (!column)
-            throw std::invalid_argument("task classification needs a 'probability' column in the predictions; the model "
-                                        "gave none (use task = \"regression\")");
-        const std::vector<double> probability = numbers(*column, "prediction");
-        for (size_t i = 0; i < truth.size(); ++i)
-            if (truth[i] != 0.0 && truth[i] != 1.0)
-                throw std::invalid_argument("target column '" + target + "' holds " + std::to_string(truth[i]) + " at row " +
-                                            std::to_string(i) + "; classification needs labels 0 or 1");
-
-        double tp = 0, fp = 0, tn = 0, fn = 0, log_loss = 0;
-        constexpr double eps = 1e-15;
-        for (size_t i = 0; i < truth.size(); ++i) {
-            const bool predicted = probability[i] >= threshold;
-            const bool actual = truth[i] == 1.0;
-            (predicted ? (actual ? tp : fp) : (actual ? fn : tn)) += 1;
-            const double p = std::clamp(probability[i], eps, 1.0 - eps);
-            log_loss -= actual ? std::log(p) : std::log(1.0 - p);
+    // Per-class probabilities against the target's labels, checked to be probabilities first: a
+    // flavor's rows that do not sum to 1 would make every metric quietly wrong.
+    static trellis_evaluate::Scores class_scores(const trellis::ClassProbabilities& classes, const Column& target,
+                                                 double threshold, const trellis_evaluate::Warn& warn) {
+        const size_t k = classes.labels.size(), n = target.size();
+        std::map<std::string, size_t> index;
+        std::string known;
+        for (size_t c = 0; c < k; ++c) {
+            index[classes.labels[c]] = c;
+            known += (c ? ", " : "") + classes.labels[c];
         }
-        const double n = static_cast<double>(truth.size());
-        const double precision = tp + fp > 0 ? tp / (tp + fp) : 0.0;
-        const double recall = tp + fn > 0 ? tp / (tp + fn) : 0.0;
-        trellis::Metrics metrics;
-        metrics.values["accuracy"] = (tp + tn) / n;
-        metrics.values["precision"] = precision;
-        metrics.values["recall"] = recall;
-        metrics.values["f1"] = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
-        metrics.values["log_loss"] = log_loss / n;
-        metrics.values["roc_auc"] = roc_auc(probability, truth);
-        if (std::isnan(metrics.values["roc_auc"]))
-            ctx.log().warn("roc_auc is undefined (NaN): the target column '" + target + "' holds only one class");
-        return metrics;
+        const std::vector<std::string> labels = truth_labels(target);
+        std::vector<size_t> truth(n);
+        for (size_t i = 0; i < n; ++i) {
+            const auto found = index.find(labels[i]);
+            if (found == index.end())
+                throw std::invalid_argument("target column '" + target.name() + "' holds class '" + labels[i] + "' at row " +
+                                            std::to_string(i) + ", for which the model gives no probability (its classes: " +
+                                            known + ")");
+            truth[i] = found->second;
+        }
+        std::vector<double> probabilities(n * k);
+        for (size_t i = 0; i < n; ++i) {
+            double sum = 0;
+            for (size_t c = 0; c < k; ++c) {
+                const Column& column = *classes.columns[c];
+                const double p = column.is_null(i) ? std::numeric_limits<double>::quiet_NaN() : column.float_at(i);
+                if (!(p >= 0.0 && p <= 1.0))
+                    throw std::invalid_argument("prediction column '" + column.name() + "' holds " + std::to_string(p) +
+                                                " at row " + std::to_string(i) + ", which is not a probability");
+                probabilities[i * k + c] = p;
+                sum += p;
+            }
+            if (std::abs(sum - 1.0) > 1e-6)
+                throw std::invalid_argument("prediction row " + std::to_string(i) + ": the class probabilities sum to " +
+                                            std::to_string(sum) + ", not 1");
+        }
+        return trellis_evaluate::class_scores(classes.labels, truth, probabilities, threshold, warn);
     }
 
-    // Error in the target's own units (rmse, mae) and relative to predicting the mean (r2).
-    static trellis::Metrics regression(trellis::Context& ctx, const std::vector<double>& truth,
-                                       const trellis::Table& predictions) {
-        const Column* column = predictions.find("prediction");
-        if (!column) throw std::invalid_argument("task regression needs a 'prediction' column in the predictions; the model gave none");
-        const std::vector<double> predicted = numbers(*column, "prediction");
-        const double n = static_cast<double>(truth.size());
-        const double mean = std::accumulate(truth.begin(), truth.end(), 0.0) / n;
-        double squared = 0, absolute = 0, total = 0;
-        for (size_t i = 0; i < truth.size(); ++i) {
-            const double error = truth[i] - predicted[i];
-            squared += error * error;
-            absolute += std::abs(error);
-            total += (truth[i] - mean) * (truth[i] - mean);
-        }
-        trellis::Metrics metrics;
-        metrics.values["rmse"] = std::sqrt(squared / n);
-        metrics.values["mae"] = absolute / n;
-        metrics.values["r2"] = total > 0 ? 1.0 - squared / total : std::numeric_limits<double>::quiet_NaN();
-        if (!(total > 0)) ctx.log().warn("r2 is undefined (NaN): the target is constant");
-        return metrics;
+    // The report: what was evaluated, the metrics, and the kind's own members (confusion matrix).
+    static std::string report_json(const std::string& task, const std::string& kind, const std::string& target,
+                                   const std::string& flavor, const trellis_evaluate::Scores& scores) {
+        std::string metrics;
+        for (const auto& [name, value] : scores.metrics.values)
+            metrics += (metrics.empty() ? "" : ",") + trellis::json_string(name) + ":" + trellis::json_number(value);
+        return "{\"task\":" + trellis::json_string(task) + ",\"predictions\":" + trellis::json_string(kind) +
+               ",\"target\":" + trellis::json_string(target) + ",\"flavor\":" + trellis::json_string(flavor) +
+               ",\"count\":" + trellis::json_number(scores.metrics.values.at("count")) + ",\"metrics\":{" + metrics + "}" +
+               (scores.report_members.empty() ? "" : "," + scores.report_members) + "}";
     }
 };
 

@@ -1,6 +1,7 @@
 // Encoding, decoding and prediction of "linear" models.
 #include "linear_model.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -185,6 +186,16 @@ std::vector<double> numbers(const JsonObject& object, const std::string& key) {
     return out;
 }
 
+// P(class) of every class from one row's class scores, shifted by the largest score so exp()
+// cannot overflow.
+void softmax(const double* scores, size_t classes, double* out) {
+    double largest = scores[0];
+    for (size_t k = 1; k < classes; ++k) largest = std::max(largest, scores[k]);
+    double sum = 0;
+    for (size_t k = 0; k < classes; ++k) sum += out[k] = std::exp(scores[k] - largest);
+    for (size_t k = 0; k < classes; ++k) out[k] /= sum;
+}
+
 // A loaded model ready to score tables; checks each request's columns since they come from users.
 class LinearPredictor : public trellis::Predictor {
 public:
@@ -194,8 +205,11 @@ public:
     // because the caller's data, not the model, is usually at fault.
     trellis::Table predict(const trellis::Table& input) override {
         const size_t rows = input.num_rows();
-        std::vector<double> score(rows, model_.intercept);
-        for (size_t j = 0; j < model_.features.size(); ++j) {
+        const size_t scores = model_.intercepts.size(), p = model_.features.size();
+        std::vector<double> score(rows * scores);
+        for (size_t i = 0; i < rows; ++i)
+            for (size_t k = 0; k < scores; ++k) score[i * scores + k] = model_.intercepts[k];
+        for (size_t j = 0; j < p; ++j) {
             const std::string& name = model_.features[j];
             const trellis::Column* column = input.find(name);
             if (!column) throw std::invalid_argument("the model needs column '" + name + "', which the input lacks");
@@ -211,30 +225,55 @@ public:
                 case trellis::ColumnType::Bool: x = column->bool_at(i) ? 1.0 : 0.0; break;
                 case trellis::ColumnType::String: break;
                 }
-                score[i] += model_.weights[j] * (x - model_.means[j]) / model_.scales[j];
+                for (size_t k = 0; k < scores; ++k)
+                    score[i * scores + k] += model_.weights[k * p + j] * (x - model_.means[j]) / model_.scales[j];
             }
         }
+        if (model_.objective == "regression") return single_column(score, [](double s) { return s; });
+        if (model_.is_binary_01()) return binary_01(score);
+        // Any other classifier: per-class probabilities as predictions.hpp lays them out.
+        const size_t classes = model_.classes.size();
+        std::vector<double> probabilities(rows * classes);
+        for (size_t i = 0; i < rows; ++i) {
+            if (model_.objective == "logistic") {
+                probabilities[i * 2 + 1] = sigmoid(score[i]);
+                probabilities[i * 2] = 1.0 - probabilities[i * 2 + 1];
+            } else {
+                softmax(&score[i * classes], classes, &probabilities[i * classes]);
+            }
+        }
+        return trellis::classification_predictions(model_.classes, model_.integer_labels, probabilities);
+    }
+
+private:
+    // Regression: the score itself as the float "prediction".
+    template <class F> static trellis::Table single_column(const std::vector<double>& score, F value) {
+        trellis::Column prediction(std::string(trellis::prediction_column), trellis::ColumnType::Float64);
+        prediction.reserve(score.size());
+        for (double s : score) prediction.append_float(value(s));
         trellis::Table out;
-        trellis::Column prediction("prediction", model_.objective == "logistic" ? trellis::ColumnType::Int64
-                                                                                : trellis::ColumnType::Float64);
-        prediction.reserve(rows);
-        if (model_.objective == "logistic") {
-            trellis::Column probability("probability", trellis::ColumnType::Float64);
-            probability.reserve(rows);
-            for (size_t i = 0; i < rows; ++i) {
-                const double p = sigmoid(score[i]);
-                probability.append_float(p);
-                prediction.append_int(p >= 0.5 ? 1 : 0);
-            }
-            out.add_column(std::move(probability));
-        } else {
-            for (size_t i = 0; i < rows; ++i) prediction.append_float(score[i]);
-        }
         out.add_column(std::move(prediction));
         return out;
     }
 
-private:
+    // The 0/1 logistic model's columns, unchanged since the first release: "probability" and an
+    // int "prediction" thresholded at 0.5.
+    static trellis::Table binary_01(const std::vector<double>& score) {
+        trellis::Column probability(std::string(trellis::probability_column), trellis::ColumnType::Float64);
+        trellis::Column prediction(std::string(trellis::prediction_column), trellis::ColumnType::Int64);
+        probability.reserve(score.size());
+        prediction.reserve(score.size());
+        for (double s : score) {
+            const double p = sigmoid(s);
+            probability.append_float(p);
+            prediction.append_int(p >= 0.5 ? 1 : 0);
+        }
+        trellis::Table out;
+        out.add_column(std::move(probability));
+        out.add_column(std::move(prediction));
+        return out;
+    }
+
     LinearModel model_;
 };
 
@@ -250,11 +289,106 @@ std::string encode(const LinearModel& model) {
     std::string features = "[";
     for (size_t i = 0; i < model.features.size(); ++i) features += (i ? "," : "") + quote(model.features[i]);
     features += "]";
-    return "{\"format\":\"trellis.linear\",\"version\":" + std::to_string(format_version) +
-           ",\"objective\":" + quote(model.objective) + ",\"features\":" + features +
-           ",\"means\":" + number_list(model.means) + ",\"scales\":" + number_list(model.scales) +
-           ",\"weights\":" + number_list(model.weights) + ",\"intercept\":" + format_double(model.intercept) + "}";
+    const std::string common = ",\"objective\":" + quote(model.objective) + ",\"features\":" + features +
+                               ",\"means\":" + number_list(model.means) + ",\"scales\":" + number_list(model.scales);
+    // Version 1 where it can say everything, so such models keep the bytes (and digests) they had.
+    if (model.objective == "regression" || model.is_binary_01())
+        return "{\"format\":\"trellis.linear\",\"version\":1" + common + ",\"weights\":" + number_list(model.weights) +
+               ",\"intercept\":" + format_double(model.intercepts.at(0)) + "}";
+    std::string classes = "[", weights = "[";
+    const size_t p = model.features.size();
+    for (size_t k = 0; k < model.classes.size(); ++k) classes += (k ? "," : "") + quote(model.classes[k]);
+    for (size_t k = 0; k < model.intercepts.size(); ++k)
+        weights += (k ? "," : "") + number_list(std::vector<double>(model.weights.begin() + static_cast<std::ptrdiff_t>(k * p),
+                                                                    model.weights.begin() + static_cast<std::ptrdiff_t>((k + 1) * p)));
+    return "{\"format\":\"trellis.linear\",\"version\":2" + common + ",\"classes\":" + classes + "]" +
+           ",\"label_type\":" + quote(model.integer_labels ? "int" : "string") + ",\"weights\":" + weights + "]" +
+           ",\"intercepts\":" + number_list(model.intercepts) + "}";
 }
+
+namespace {
+
+// The parts both versions share: objective, features, means and scales.
+LinearModel decode_common(const JsonObject& object) {
+    LinearModel model;
+    model.objective = field_as<std::string>(object, "objective", "a string");
+    for (const Json& item : field_as<JsonArray>(object, "features", "an array")) {
+        const auto* name = std::get_if<std::string>(&item.value);
+        if (!name) throw std::invalid_argument("linear model bytes: 'features' holds a non-string");
+        model.features.push_back(*name);
+    }
+    model.means = numbers(object, "means");
+    model.scales = numbers(object, "scales");
+    const size_t p = model.features.size();
+    if (model.means.size() != p || model.scales.size() != p)
+        throw std::invalid_argument("linear model bytes: means, scales and weights must have one entry per feature");
+    for (double scale : model.scales)
+        if (!(scale > 0)) throw std::invalid_argument("linear model bytes: a scale is not positive");
+    return model;
+}
+
+// Version 1: regression, or logistic regression of 0/1 labels, with one weight list and intercept.
+LinearModel decode_v1(const JsonObject& object) {
+    LinearModel model = decode_common(object);
+    if (model.objective != "regression" && model.objective != "logistic")
+        throw std::invalid_argument("linear model bytes: unknown objective '" + model.objective + "'");
+    model.weights = numbers(object, "weights");
+    model.intercepts = {field_as<double>(object, "intercept", "a number")};
+    if (model.weights.size() != model.features.size())
+        throw std::invalid_argument("linear model bytes: means, scales and weights must have one entry per feature");
+    if (model.objective == "logistic") model.classes = {"0", "1"};
+    if (object.size() != 8) throw std::invalid_argument("linear model bytes: unexpected keys");
+    return model;
+}
+
+// Version 2: classifiers of any labels; one weight row per score (1 for logistic, one per class
+// for multinomial).
+LinearModel decode_v2(const JsonObject& object) {
+    LinearModel model = decode_common(object);
+    if (model.objective != "logistic" && model.objective != "multinomial")
+        throw std::invalid_argument("linear model bytes: version 2 has no objective '" + model.objective + "'");
+    const std::string& label_type = field_as<std::string>(object, "label_type", "a string");
+    if (label_type != "int" && label_type != "string")
+        throw std::invalid_argument("linear model bytes: 'label_type' must be \"int\" or \"string\"");
+    model.integer_labels = label_type == "int";
+    for (const Json& item : field_as<JsonArray>(object, "classes", "an array")) {
+        const auto* label = std::get_if<std::string>(&item.value);
+        if (!label) throw std::invalid_argument("linear model bytes: 'classes' holds a non-string");
+        if (model.integer_labels) { // the flavor turns these into int predictions
+            int64_t value = 0;
+            const auto [end, ec] = std::from_chars(label->data(), label->data() + label->size(), value);
+            if (ec != std::errc() || end != label->data() + label->size() || label->empty())
+                throw std::invalid_argument("linear model bytes: class '" + *label + "' is not an int label");
+        }
+        if (std::find(model.classes.begin(), model.classes.end(), *label) != model.classes.end())
+            throw std::invalid_argument("linear model bytes: class '" + *label + "' is listed twice");
+        model.classes.push_back(*label);
+    }
+    if (model.classes.size() < 2) throw std::invalid_argument("linear model bytes: a classifier needs two or more classes");
+    const size_t scores = model.objective == "logistic" ? 1 : model.classes.size();
+    if (model.objective == "logistic" && model.classes.size() != 2)
+        throw std::invalid_argument("linear model bytes: a logistic model has exactly two classes");
+    const auto& rows = field_as<JsonArray>(object, "weights", "an array");
+    if (rows.size() != scores)
+        throw std::invalid_argument("linear model bytes: 'weights' must have " + std::to_string(scores) + " rows");
+    for (const Json& row : rows) {
+        const auto* values = std::get_if<JsonArray>(&row.value);
+        if (!values || values->size() != model.features.size())
+            throw std::invalid_argument("linear model bytes: each 'weights' row must have one number per feature");
+        for (const Json& item : *values) {
+            const double* value = std::get_if<double>(&item.value);
+            if (!value || !std::isfinite(*value)) throw std::invalid_argument("linear model bytes: 'weights' holds a non-number");
+            model.weights.push_back(*value);
+        }
+    }
+    model.intercepts = numbers(object, "intercepts");
+    if (model.intercepts.size() != scores)
+        throw std::invalid_argument("linear model bytes: 'intercepts' must have " + std::to_string(scores) + " entries");
+    if (object.size() != 10) throw std::invalid_argument("linear model bytes: unexpected keys");
+    return model;
+}
+
+} // namespace
 
 LinearModel decode(std::string_view text) {
     const Json document = JsonReader(text).document();
@@ -263,29 +397,10 @@ LinearModel decode(std::string_view text) {
     if (field_as<std::string>(*object, "format", "a string") != "trellis.linear")
         throw std::invalid_argument("linear model bytes: 'format' is not \"trellis.linear\"");
     const double version = field_as<double>(*object, "version", "a number");
-    if (version != format_version)
-        throw std::invalid_argument("linear model bytes: unsupported version " + format_double(version) +
-                                    " (this plugin reads version " + std::to_string(format_version) + ")");
-    LinearModel model;
-    model.objective = field_as<std::string>(*object, "objective", "a string");
-    if (model.objective != "regression" && model.objective != "logistic")
-        throw std::invalid_argument("linear model bytes: unknown objective '" + model.objective + "'");
-    for (const Json& item : field_as<JsonArray>(*object, "features", "an array")) {
-        const auto* name = std::get_if<std::string>(&item.value);
-        if (!name) throw std::invalid_argument("linear model bytes: 'features' holds a non-string");
-        model.features.push_back(*name);
-    }
-    model.means = numbers(*object, "means");
-    model.scales = numbers(*object, "scales");
-    model.weights = numbers(*object, "weights");
-    model.intercept = field_as<double>(*object, "intercept", "a number");
-    const size_t p = model.features.size();
-    if (model.means.size() != p || model.scales.size() != p || model.weights.size() != p)
-        throw std::invalid_argument("linear model bytes: means, scales and weights must have one entry per feature");
-    for (double scale : model.scales)
-        if (!(scale > 0)) throw std::invalid_argument("linear model bytes: a scale is not positive");
-    if (object->size() != 8) throw std::invalid_argument("linear model bytes: unexpected keys");
-    return model;
+    if (version == 1) return decode_v1(*object);
+    if (version == 2) return decode_v2(*object);
+    throw std::invalid_argument("linear model bytes: unsupported version " + format_double(version) +
+                                " (this plugin reads versions 1 to " + std::to_string(format_version) + ")");
 }
 
 std::unique_ptr<trellis::Predictor> LinearFlavor::load(const trellis::Model& model) {

@@ -1,10 +1,13 @@
-// train.linear: ridge regression (closed form) and L2-regularised logistic regression (Newton /
-// IRLS) on a table's numeric columns, producing a "linear" Model served by LinearFlavor.
+// train.linear: ridge regression (closed form), L2-regularised binary logistic regression (Newton /
+// IRLS) and multinomial logistic regression (Newton-CG) on a table's numeric columns, producing a
+// "linear" Model served by LinearFlavor.
 #include "linear_model.hpp"
+#include "multinomial_fit.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -70,12 +73,22 @@ double number_at(const Column& column, size_t row) {
 // log(1 + e^t) without overflow, so the logistic loss stays finite for confident predictions.
 double softplus(double t) { return std::max(t, 0.0) + std::log1p(std::exp(-std::abs(t))); }
 
-// The training data as dense doubles: x row-major (rows x features), y per row.
+// The training data as dense doubles: x row-major (rows x features), y per row (the value for
+// regression, 1 for the second class of a binary classifier), and each row's class index.
 struct Data {
     size_t rows = 0, features = 0;
     std::vector<double> x, y;
+    std::vector<size_t> labels;
     // Feature j of row i; one contiguous buffer keeps the O(n p^2) loops cache-friendly.
     double at(size_t i, size_t j) const { return x[i * features + j]; }
+};
+
+// What the target means for the fit: the objective ("auto" resolved; "logistic" on more than two
+// classes becomes "multinomial") and, for classifiers, the classes in class order.
+struct Task {
+    std::string objective;
+    std::vector<std::string> classes;
+    bool integer_labels = true;
 };
 
 // Fits linear models; a train stage so that pipelines get a baseline model with no dependencies
@@ -84,16 +97,18 @@ class LinearTrainer : public trellis::TrainStage {
 public:
     // Declares the ports and keys so the host validates config before run() and documents the stage.
     static trellis::StageSpec spec() {
-        return trellis::StageSpec("train.linear", "fits ridge (linear) or L2 logistic regression")
+        return trellis::StageSpec("train.linear", "fits ridge (linear), L2 logistic or multinomial logistic regression")
             .input("train", trellis::ArtifactType::Table, "training rows: the target and numeric features")
             .output("model", trellis::ArtifactType::Model, "a model of flavor \"linear\"")
             .required("target", trellis::ValueType::String, "column to predict")
             .option_string_list("features", {}, "feature columns; empty: every int, float and bool column but the target")
-            .option_string("objective", "auto", "regression, logistic, or auto (logistic when the target is all 0/1)")
-            .option_float("l2", 1.0, "L2 penalty on the weights (not the intercept), >= 0")
+            .option_string("objective", "auto",
+                           "regression, logistic (multinomial on more than two classes), multinomial (alias softmax), "
+                           "or auto (logistic for 0/1 targets, a classifier for string targets, else regression)")
+            .option_float("l2", 1.0, "L2 penalty on the weights (not the intercept), >= 0; scikit-learn's C = 1 / l2")
             .option_bool("standardize", true, "centre and scale features by the training mean and std first")
-            .option_int("max_iterations", 100, "logistic: most Newton steps")
-            .option_float("tolerance", 1e-10, "logistic: stop when no parameter moves by this much")
+            .option_int("max_iterations", 100, "classifiers: most Newton steps")
+            .option_float("tolerance", 1e-10, "classifiers: stop when no parameter moves by this much")
             .option_bool("drop_missing", false, "skip rows with a null target or feature instead of failing");
     }
 
@@ -108,52 +123,69 @@ public:
         const double tolerance = ctx.config<double>("tolerance");
         if (!(tolerance > 0)) throw std::invalid_argument("tolerance must be > 0");
         const bool standardize = ctx.config<bool>("standardize");
+        const std::string objective_config = ctx.config<std::string>("objective");
+        if (objective_config != "auto" && objective_config != "regression" && objective_config != "logistic" &&
+            objective_config != "multinomial" && objective_config != "softmax")
+            throw std::invalid_argument("objective must be regression, logistic, multinomial, softmax or auto, not '" +
+                                        objective_config + "'");
 
-        const Column& target_column = numeric_column(table, target, "target");
+        const Column& target_column = find_column(table, target, "target");
         const auto feature_names = ctx.config<std::vector<std::string>>("features");
         const std::vector<const Column*> features = feature_columns(table, target, feature_names);
         if (feature_names.empty()) warn_skipped_text_columns(ctx, table, target);
         const std::vector<size_t> rows = usable_rows(ctx, table, target_column, features);
-        Data data = collect(target_column, features, rows);
-
-        const std::string objective = choose_objective(ctx.config<std::string>("objective"), data, target);
-        if (ctx.config<std::string>("objective") == "auto" && objective == "regression") warn_if_classes(ctx, data, target);
+        Data data = collect(features, rows);
+        const Task task = resolve_task(ctx, objective_config, target_column, rows, data);
 
         LinearModel model;
-        model.objective = objective;
+        model.objective = task.objective;
+        model.classes = task.classes;
+        model.integer_labels = task.integer_labels;
         for (const Column* column : features) model.features.push_back(column->name());
         model.means.assign(data.features, 0.0);
         model.scales.assign(data.features, 1.0);
-        if (standardize) standardize_in_place(data, model);
+        const std::vector<size_t> constant = constant_features(data);
+        if (!constant.empty()) report_constant_features(ctx, model, constant, l2);
+        if (standardize) standardize_in_place(data, model, constant);
 
         // The hyperparameters as trained (objective resolved from "auto"), for comparing runs.
-        ctx.log_param("objective", objective);
+        ctx.log_param("objective", task.objective);
         ctx.log_param("l2", l2);
         ctx.log_param("features", static_cast<int64_t>(data.features));
         ctx.log_param("rows", static_cast<int64_t>(data.rows));
-        if (objective == "regression") fit_ridge(data, l2, model);
-        else fit_logistic(ctx, data, l2, max_iterations, tolerance, model);
+        if (!task.classes.empty()) ctx.log_param("classes", static_cast<int64_t>(task.classes.size()));
+        if (task.objective == "regression") fit_ridge(data, l2, model);
+        else if (task.objective == "logistic") fit_logistic(ctx, data, l2, max_iterations, tolerance, model);
+        else fit_softmax(ctx, data, l2, max_iterations, tolerance, model);
 
         trellis::Model out;
         out.flavor = "linear";
         for (const Column* column : features) out.signature.push_back({column->name(), column->type()});
         const std::string bytes = trellis_linear::encode(model);
         out.bytes.assign(bytes.begin(), bytes.end());
-        ctx.log().info(objective + " on " + std::to_string(data.rows) + " rows and " + std::to_string(data.features) +
-                       " features, intercept " + std::to_string(model.intercept));
+        ctx.log().info(task.objective + " on " + std::to_string(data.rows) + " rows and " + std::to_string(data.features) +
+                       " features" +
+                       (task.classes.empty() ? "" : ", " + std::to_string(task.classes.size()) + " classes") +
+                       (model.intercepts.size() == 1 ? ", intercept " + std::to_string(model.intercepts[0]) : ""));
         ctx.output("model", out);
     }
 
 private:
-    // A column the model can use as numbers; names the role (target, features) in errors so the
-    // pipeline author knows which key to fix.
-    static const Column& numeric_column(const trellis::Table& table, const std::string& name, const std::string& role) {
+    // A column of the input; names the role (target, features) in errors so the pipeline author
+    // knows which key to fix.
+    static const Column& find_column(const trellis::Table& table, const std::string& name, const std::string& role) {
         const Column* column = table.find(name);
         if (!column) throw std::invalid_argument(role + ": no column '" + name + "' in input 'train' (columns: " +
                                                  trellis::column_list(table) + ")");
-        if (column->type() == ColumnType::String)
-            throw std::invalid_argument(role + ": column '" + name + "' is a string column; it must be int, float or bool");
         return *column;
+    }
+
+    // A column the model can use as numbers.
+    static const Column& numeric_column(const trellis::Table& table, const std::string& name, const std::string& role) {
+        const Column& column = find_column(table, name, role);
+        if (column.type() == ColumnType::String)
+            throw std::invalid_argument(role + ": column '" + name + "' is a string column; it must be int, float or bool");
+        return column;
     }
 
     // The configured features, or every numeric column but the target: the usual intent, and
@@ -203,18 +235,14 @@ private:
         return rows;
     }
 
-    // Copies the usable rows into one dense buffer once, refusing NaN and infinity, which would
-    // otherwise spread through every sum and yield a NaN model.
-    static Data collect(const Column& target, const std::vector<const Column*>& features, const std::vector<size_t>& rows) {
+    // Copies the usable rows' features into one dense buffer once, refusing NaN and infinity, which
+    // would otherwise spread through every sum and yield a NaN model.
+    static Data collect(const std::vector<const Column*>& features, const std::vector<size_t>& rows) {
         Data data;
         data.rows = rows.size();
         data.features = features.size();
         data.x.reserve(data.rows * data.features);
-        data.y.reserve(data.rows);
         for (size_t i : rows) {
-            data.y.push_back(number_at(target, i));
-            if (!std::isfinite(data.y.back()))
-                throw std::invalid_argument("column '" + target.name() + "' is not finite at row " + std::to_string(i));
             for (const Column* column : features) {
                 data.x.push_back(number_at(*column, i));
                 if (!std::isfinite(data.x.back()))
@@ -222,6 +250,94 @@ private:
             }
         }
         return data;
+    }
+
+    // The target's values as numbers, for a regression.
+    static void collect_values(const Column& target, const std::vector<size_t>& rows, Data& data) {
+        if (target.type() == ColumnType::String)
+            throw std::invalid_argument("target: column '" + target.name() +
+                                        "' is a string column; it must be int, float or bool for a regression");
+        data.y.clear();
+        for (size_t i : rows) {
+            data.y.push_back(number_at(target, i));
+            if (!std::isfinite(data.y.back()))
+                throw std::invalid_argument("column '" + target.name() + "' is not finite at row " + std::to_string(i));
+        }
+    }
+
+    // Whether every usable target value is 0 or 1 (int, float or bool): the labels of the classic
+    // binary model.
+    static bool is_zero_one(const Column& target, const std::vector<size_t>& rows) {
+        if (target.type() == ColumnType::String) return false;
+        for (size_t i : rows) {
+            const double y = number_at(target, i);
+            if (y != 0.0 && y != 1.0) return false;
+        }
+        return true;
+    }
+
+    // Resolves the objective from the config and the target, and fills the labels the fit needs.
+    static Task resolve_task(trellis::Context& ctx, const std::string& objective, const Column& target,
+                             const std::vector<size_t>& rows, Data& data) {
+        const bool zero_one = is_zero_one(target, rows);
+        const bool classify = objective == "logistic" || objective == "multinomial" || objective == "softmax" ||
+                              (objective == "auto" && (zero_one || target.type() == ColumnType::String));
+        if (!classify) {
+            collect_values(target, rows, data);
+            if (objective == "auto") warn_if_classes(ctx, data, target.name());
+            return {"regression", {}, true};
+        }
+        Task task;
+        std::map<std::string, size_t> index;
+        std::vector<std::string> row_labels = class_labels_of(target, rows, zero_one, objective);
+        {
+            // class_labels() fixes the class order every classifier of the convention shares.
+            Column usable(target.name(), target.type() == ColumnType::String ? ColumnType::String : ColumnType::Int64);
+            for (const std::string& label : row_labels)
+                usable.type() == ColumnType::String ? usable.append_string(label) : usable.append_int(std::stoll(label));
+            task.classes = trellis::class_labels(usable);
+            task.integer_labels = trellis::has_integer_labels(usable);
+        }
+        if (task.classes.size() < 2)
+            throw std::invalid_argument("train.linear: target column '" + target.name() + "' holds only one class ('" +
+                                        task.classes.front() + "') in the training rows; a classifier needs at least two");
+        for (size_t k = 0; k < task.classes.size(); ++k) index[task.classes[k]] = k;
+        data.labels.clear();
+        data.y.clear();
+        for (const std::string& label : row_labels) {
+            data.labels.push_back(index.at(label));
+            data.y.push_back(data.labels.back() == 1 ? 1.0 : 0.0);
+        }
+        const bool binary = task.classes.size() == 2 && (objective == "logistic" || objective == "auto");
+        task.objective = binary ? "logistic" : "multinomial";
+        if (objective == "logistic" && !binary)
+            ctx.log().info("objective logistic: target '" + target.name() + "' has " + std::to_string(task.classes.size()) +
+                           " classes, so a multinomial (softmax) model is fitted, as scikit-learn does");
+        return task;
+    }
+
+    // Each usable row's class label as text. Floats are not class labels, except 0/1 floats, which
+    // have always trained the binary model.
+    static std::vector<std::string> class_labels_of(const Column& target, const std::vector<size_t>& rows, bool zero_one,
+                                                    const std::string& objective) {
+        std::vector<std::string> out;
+        out.reserve(rows.size());
+        if (target.type() == ColumnType::Float64) {
+            if (!zero_one) {
+                const auto bad = std::find_if(rows.begin(), rows.end(), [&](size_t i) {
+                    const double y = target.float_at(i);
+                    return y != 0.0 && y != 1.0;
+                });
+                throw std::invalid_argument("train.linear: objective " + objective + ": target column '" + target.name() +
+                                            "' holds " + std::to_string(target.float_at(*bad)) + " at row " +
+                                            std::to_string(*bad) + ", a float; class labels must be int, bool or string "
+                                            "(read a CSV column as ints with types = { \"" + target.name() + ":int\" })");
+            }
+            for (size_t i : rows) out.push_back(target.float_at(i) == 1.0 ? "1" : "0");
+            return out;
+        }
+        for (size_t i : rows) out.push_back(trellis::label_text(target, i));
+        return out;
     }
 
     // A string column left out of the default features is often a number column spoiled by a
@@ -237,8 +353,8 @@ private:
         }
     }
 
-    // "auto" fits a regression to any target that is not 0/1; a handful of whole-number values
-    // is more likely a multi-class label, which this stage cannot classify.
+    // "auto" fits a regression to any numeric target that is not 0/1; a handful of whole-number
+    // values is more likely a multi-class label.
     static void warn_if_classes(trellis::Context& ctx, const Data& data, const std::string& target) {
         std::set<double> values;
         for (double y : data.y) {
@@ -249,37 +365,55 @@ private:
         std::string list;
         for (double v : values) list += (list.empty() ? "" : ", ") + std::to_string(static_cast<long long>(v));
         ctx.log().warn("objective auto: target '" + target + "' holds only the whole numbers " + list +
-                       ", so a regression is fitted; if these are classes, derive a 0/1 target for a logistic model, "
-                       "or set objective = \"regression\" to keep this");
+                       ", so a regression is fitted; if these are classes, set objective = \"multinomial\" (or "
+                       "\"logistic\"), or set objective = \"regression\" to keep this");
     }
 
-    // Resolves "auto" from the labels, and refuses logistic on labels it cannot model.
-    static std::string choose_objective(const std::string& objective, const Data& data, const std::string& target) {
-        const auto bad_label = std::find_if(data.y.begin(), data.y.end(), [](double y) { return y != 0.0 && y != 1.0; });
-        if (objective == "auto") return bad_label == data.y.end() ? "logistic" : "regression";
-        if (objective == "regression") return objective;
-        if (objective == "logistic") {
-            if (bad_label != data.y.end())
-                throw std::invalid_argument("objective logistic: column '" + target + "' holds " + std::to_string(*bad_label) +
-                                            "; labels must be 0 or 1");
-            return objective;
+    // Features whose training values are all equal. scikit-learn's StandardScaler keeps such a
+    // column with scale 1; so does this stage, and its weight comes out 0 when l2 > 0.
+    static std::vector<size_t> constant_features(const Data& data) {
+        std::vector<size_t> out;
+        for (size_t j = 0; j < data.features; ++j) {
+            bool constant = true;
+            for (size_t i = 1; i < data.rows && constant; ++i) constant = data.at(i, j) == data.at(0, j);
+            if (constant) out.push_back(j);
         }
-        throw std::invalid_argument("objective must be regression, logistic or auto, not '" + objective + "'");
+        return out;
+    }
+
+    // With l2 = 0 a constant feature's weight is not determined (it only shifts the intercept), so
+    // that is an error; with l2 > 0 it is fine, and logged.
+    static void report_constant_features(trellis::Context& ctx, const LinearModel& model, const std::vector<size_t>& constant,
+                                         double l2) {
+        if (l2 == 0)
+            throw std::invalid_argument("column '" + model.features[constant.front()] +
+                                        "' is constant in the training rows, so with l2 = 0 its weight is undetermined; "
+                                        "drop it or set l2 > 0");
+        std::string names;
+        for (size_t k = 0; k < constant.size() && k < 8; ++k) names += (k ? ", '" : "'") + model.features[constant[k]] + "'";
+        if (constant.size() > 8) names += ", ... (" + std::to_string(constant.size()) + " columns)";
+        ctx.log().info("features: " + names + (constant.size() == 1 ? " is" : " are") +
+                       " constant in the training rows; kept with scale 1, weight 0");
     }
 
     // Puts features on one scale so that l2 penalises them evenly and Newton is well conditioned.
-    static void standardize_in_place(Data& data, LinearModel& model) {
+    // A constant feature is centred to exactly 0 and keeps scale 1, as StandardScaler does.
+    static void standardize_in_place(Data& data, LinearModel& model, const std::vector<size_t>& constant) {
         const double n = static_cast<double>(data.rows);
         for (size_t j = 0; j < data.features; ++j) {
+            if (std::find(constant.begin(), constant.end(), j) != constant.end()) {
+                model.means[j] = data.at(0, j);
+                model.scales[j] = 1.0;
+                for (size_t i = 0; i < data.rows; ++i) data.x[i * data.features + j] = 0.0;
+                continue;
+            }
             double mean = 0;
             for (size_t i = 0; i < data.rows; ++i) mean += data.at(i, j);
             mean /= n;
             double var = 0;
             for (size_t i = 0; i < data.rows; ++i) var += (data.at(i, j) - mean) * (data.at(i, j) - mean);
-            const double scale = std::sqrt(var / n);
-            if (!(scale > 0))
-                throw std::invalid_argument("column '" + model.features[j] +
-                                            "' is constant in the training rows, so it cannot be standardised; drop it");
+            double scale = std::sqrt(var / n);
+            if (!(scale > 0)) scale = 1.0; // differences too small for a double's square
             for (size_t i = 0; i < data.rows; ++i) data.x[i * data.features + j] = (data.at(i, j) - mean) / scale;
             model.means[j] = mean;
             model.scales[j] = scale;
@@ -312,8 +446,9 @@ private:
         model.weights = solve(a, rhs,
                               "regression: the features are collinear (or fewer rows than features), so the least-squares "
                               "system is singular; set l2 > 0 or drop redundant features");
-        model.intercept = ybar;
-        for (size_t j = 0; j < p; ++j) model.intercept -= xbar[j] * model.weights[j];
+        double intercept = ybar;
+        for (size_t j = 0; j < p; ++j) intercept -= xbar[j] * model.weights[j];
+        model.intercepts = {intercept};
     }
 
     // Penalised logistic loss at theta = (intercept, weights...): the learning curve, and the test
@@ -390,8 +525,35 @@ private:
         else
             ctx.log().warn("logistic: stopped after max_iterations = " + std::to_string(max_iterations) +
                            " Newton steps without converging to tolerance " + std::to_string(tolerance));
-        model.intercept = theta[0];
+        model.intercepts = {theta[0]};
         model.weights.assign(theta.begin() + 1, theta.end());
+    }
+
+    // Softmax regression over every class (weights per class, as scikit-learn fits it), by Newton-CG.
+    static void fit_softmax(trellis::Context& ctx, const Data& data, double l2, int64_t max_iterations,
+                            double tolerance, LinearModel& model) {
+        trellis_linear::MultinomialProblem problem;
+        problem.rows = data.rows;
+        problem.features = data.features;
+        problem.classes = model.classes.size();
+        problem.x = data.x.data();
+        problem.labels = data.labels.data();
+        problem.l2 = l2;
+        problem.max_iterations = max_iterations;
+        problem.tolerance = tolerance;
+        const auto fit = trellis_linear::fit_multinomial(problem, [&](int64_t step, double loss) {
+            ctx.throw_if_cancelled();
+            ctx.log_metric("train_loss", loss, step);
+            if (step > 0) ctx.log().debug("multinomial: Newton step " + std::to_string(step) + ", loss " + std::to_string(loss));
+        });
+        if (fit.converged)
+            ctx.log().info("multinomial: converged after " + std::to_string(fit.iterations) + " Newton steps, loss " +
+                           std::to_string(fit.loss));
+        else
+            ctx.log().warn("multinomial: stopped after max_iterations = " + std::to_string(max_iterations) +
+                           " Newton steps without converging to tolerance " + std::to_string(tolerance));
+        model.weights = fit.weights;
+        model.intercepts = fit.intercepts;
     }
 };
 

@@ -28,6 +28,26 @@ inline const trellis::Table& breast_cancer() {
     return table;
 }
 
+// A CSV file as data.csv reads it, e.g. csv_table(TEST_DATA_DIR "/iris.csv").
+inline trellis::Table csv_table(const std::string& path) {
+    StageRun run(open_plugin("data_csv.so"), "data.csv", {{"path", path}});
+    const auto outcome = run.invoke();
+    REQUIRE(outcome.message == "");
+    return trellis::deserialize_table(run.output("table"));
+}
+
+// tests/data/iris.csv (150 rows, 4 float features, string `species` of 3 classes).
+inline const trellis::Table& iris() {
+    static const trellis::Table table = csv_table(std::string(TEST_DATA_DIR) + "/iris.csv");
+    return table;
+}
+
+// tests/data/wine.csv (178 rows, 13 numeric features, int `cultivar` 0, 1, 2).
+inline const trellis::Table& wine() {
+    static const trellis::Table table = csv_table(std::string(TEST_DATA_DIR) + "/wine.csv");
+    return table;
+}
+
 inline trellis::Column floats(const std::string& name, const std::vector<double>& values) {
     trellis::Column column(name, trellis::ColumnType::Float64);
     for (double v : values) column.append_float(v);

@@ -3,7 +3,12 @@
 
 #include <trellis/artifacts.hpp>
 
+#include <trellis/predictions.hpp>
+
 #include <algorithm>
+#include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 using trellis::Column;
@@ -209,4 +214,102 @@ TEST_CASE("data.split: errors name the key, column or row at fault") {
     const auto no_train = split(numbered(1), {{"test_fraction", 0.6}}); // round(0.6) = 1 of 1
     CHECK(no_train.outcome.status == TRELLIS_ERR_INVALID);
     CHECK_THAT(no_train.outcome.message, Catch::Contains("train table empty"));
+}
+
+namespace {
+
+// How many rows of each class of `column` (as label text) a table holds.
+std::map<std::string, size_t> class_counts(const trellis::Table& table, const std::string& column) {
+    std::map<std::string, size_t> out;
+    for (size_t i = 0; i < table.num_rows(); ++i) ++out[trellis::label_text(table.column(column), i)];
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("data.split: stratify keeps three int classes (wine) and three string classes (iris)") {
+    // wine: 59, 71, 48 rows at 0.25 -> floor 14, 17, 12 (43) of round(44.5) = 45; the two largest
+    // remainders (.75, .75) give one more each.
+    const auto wine = split(trellis::test::wine(), {{"test_fraction", 0.25}, {"seed", 3}, {"stratify", "cultivar"}});
+    REQUIRE(wine.outcome.message == "");
+    CHECK(class_counts(wine.test, "cultivar") == std::map<std::string, size_t>{{"0", 15}, {"1", 18}, {"2", 12}});
+    CHECK(class_counts(wine.train, "cultivar") == std::map<std::string, size_t>{{"0", 44}, {"1", 53}, {"2", 36}});
+
+    const auto iris = split(trellis::test::iris(), {{"test_fraction", 0.2}, {"seed", 3}, {"stratify", "species"}});
+    REQUIRE(iris.outcome.message == "");
+    CHECK(class_counts(iris.test, "species") ==
+          std::map<std::string, size_t>{{"setosa", 10}, {"versicolor", 10}, {"virginica", 10}});
+    CHECK(iris.train.num_rows() == 120);
+}
+
+TEST_CASE("data.split: stratify on a bool column, and on a class too small for both parts") {
+    Column id("id", ColumnType::Int64), flag("flag", ColumnType::Bool);
+    for (int64_t i = 0; i < 40; ++i) {
+        id.append_int(i);
+        flag.append_bool(i % 4 == 0); // 10 true, 30 false
+    }
+    trellis::Table table;
+    table.add_column(std::move(id));
+    table.add_column(std::move(flag));
+    const auto result = split(table, {{"test_fraction", 0.2}, {"stratify", "flag"}});
+    REQUIRE(result.outcome.message == "");
+    CHECK(class_counts(result.test, "flag") == std::map<std::string, size_t>{{"0", 6}, {"1", 2}});
+
+    // A class of one row lands in one part only; the split still works (and warns).
+    Column cls("cls", ColumnType::String), n("id", ColumnType::Int64);
+    for (int64_t i = 0; i < 11; ++i) {
+        n.append_int(i);
+        cls.append_string(i == 10 ? "rare" : "common");
+    }
+    trellis::Table rare;
+    rare.add_column(std::move(n));
+    rare.add_column(std::move(cls));
+    const auto small = split(rare, {{"test_fraction", 0.2}, {"stratify", "cls"}});
+    REQUIRE(small.outcome.message == "");
+    CHECK(small.test.num_rows() + small.train.num_rows() == 11);
+    CHECK(class_counts(small.train, "cls").count("rare") == 1);
+}
+
+TEST_CASE("data.split: the stratified 0/1 split is the documented one, so cached pipelines keep their split") {
+    // README.md's algorithm written out independently: strata in order of first appearance, one
+    // splitmix64 generator, a Fisher-Yates shuffle per stratum, the first n_test rows held out.
+    const trellis::Table& table = breast_cancer();
+    const Column& label = table.column("malignant");
+    std::vector<std::vector<size_t>> strata;
+    std::vector<int64_t> seen;
+    for (size_t row = 0; row < table.num_rows(); ++row) {
+        const auto at = std::find(seen.begin(), seen.end(), label.int_at(row));
+        if (at == seen.end()) {
+            seen.push_back(label.int_at(row));
+            strata.emplace_back();
+        }
+        strata[static_cast<size_t>(std::find(seen.begin(), seen.end(), label.int_at(row)) - seen.begin())].push_back(row);
+    }
+    uint64_t state = 42;
+    const auto next = [&] {
+        uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    };
+    const auto below = [&](uint64_t bound) {
+        for (;;) {
+            const uint64_t r = next();
+            if (r >= (0 - bound) % bound) return r % bound;
+        }
+    };
+    std::vector<size_t> expected;
+    const size_t test_counts[2] = {53, 89}; // 212 malignant (seen first) and 357 benign at 0.25: 53 + 89 = round(142.25)
+    for (size_t s = 0; s < 2; ++s) {
+        std::vector<size_t> order = strata[s];
+        for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[below(i)]);
+        expected.insert(expected.end(), order.begin(), order.begin() + static_cast<std::ptrdiff_t>(test_counts[s]));
+    }
+    std::sort(expected.begin(), expected.end());
+
+    const auto result = split(table, {{"test_fraction", 0.25}, {"seed", 42}, {"stratify", "malignant"}});
+    REQUIRE(result.outcome.ok());
+    REQUIRE(result.test.num_rows() == expected.size());
+    for (size_t i = 0; i < expected.size(); ++i)
+        CHECK(result.test.column("mean_radius").float_at(i) == table.column("mean_radius").float_at(expected[i]));
 }

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <set>
 #include <csignal>
 #include <fcntl.h>
 #include <spawn.h>
@@ -456,4 +457,36 @@ TEST_CASE("executor: the quickstart pipeline runs end to end and exports a model
     CHECK_THAT(summary_line(gated, "gate"), Catch::Contains("failed") && Catch::Contains("roc_auc >= 1.01"));
     CHECK_THAT(summary_line(gated, "export"), Catch::Contains("skipped"));
     CHECK_FALSE(std::filesystem::exists(sandbox.dir() / ".trellis" / "registry" / "breast_cancer" / "3"));
+}
+
+TEST_CASE("executor: the wine example validates, sweeps XGBoost, evaluates the winner and gates it") {
+    Sandbox sandbox;
+    const auto result = sandbox.run(std::string("run -j 2 ") + EXAMPLES_DIR + "/wine.lua");
+    INFO(result.out << result.err);
+    REQUIRE(result.exit_code == 0);
+    CHECK_THAT(result.out, Catch::Contains("pipeline wine: succeeded") && Catch::Contains("15 succeeded"));
+    CHECK_THAT(summary_line(result, "gate"), Catch::Contains("succeeded"));
+
+    const auto show = sandbox.run("runs show latest --json");
+    REQUIRE(show.exit_code == 0);
+    const auto run = show.json();
+    // Four trials, one winner, and the final evaluation is of the winner's model on 45 test rows.
+    const auto& sweep = run.at("sweeps").at(0);
+    CHECK(sweep.at("id") == "tune");
+    REQUIRE(sweep.at("trials").size() == 4);
+    int winners = 0;
+    double best = 1e9;
+    for (const auto& trial : sweep.at("trials")) {
+        winners += trial.at("winner").get<bool>();
+        best = std::min(best, trial.at("metrics").at("log_loss").get<double>());
+    }
+    CHECK(winners == 1);
+    for (const auto& trial : sweep.at("trials"))
+        if (trial.at("winner").get<bool>()) CHECK(trial.at("metrics").at("log_loss").get<double>() == best);
+    CHECK_THAT(summary_line(result, "evaluate"), Catch::Contains("count=45"));
+    // The validation's statistics and (warning) anomalies are stored with the run.
+    std::set<std::string> kinds;
+    for (const auto& report : run.at("data_reports")) kinds.insert(report.at("kind").get<std::string>());
+    CHECK(kinds.count("trellis.data_statistics") == 1);
+    CHECK(kinds.count("trellis.anomalies") == 1);
 }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,11 @@ private:
     bool rescan_ = false;
     std::unique_ptr<core::PluginRegistry> registry_;
 };
+
+// The public keys (hex) trusted in the store at `root`; none when there is no store yet.
+std::set<std::string> trusted_public_keys(const std::filesystem::path& root);
+// TRELLIS_TOKEN, when set: the API token the CLI acts with instead of the OS user.
+std::optional<std::string> token_from_environment();
 
 // The install's default plugin folder, found relative to the running executable.
 std::filesystem::path install_plugin_dir(const std::filesystem::path& executable);

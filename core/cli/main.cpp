@@ -2,9 +2,13 @@
 #include "cli/cli_context.hpp"
 #include "cli/config_command.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/governance_commands.hpp"
 #include "cli/plugins_command.hpp"
 #include "cli/run_command.hpp"
 #include "cli/store_commands.hpp"
+#include "govern/access.hpp"
+#include "govern/ed25519.hpp"
+#include "registry/model_registry.hpp"
 #include "store/sqlite.hpp"
 #include "exec/stage_invocation.hpp"
 #include "log/logging.hpp"
@@ -78,7 +82,8 @@ int run(int argc, char** argv) {
                                           std::to_string(TRELLIS_API_MINOR) + ")");
     app.require_subcommand(1);
     app.failure_message(parse_failure);
-    app.footer("Exit codes: 0 ok, 1 run failed, 2 usage or bad input, 3 internal error, 130 interrupted.\n"
+    app.footer("Exit codes: 0 ok, 1 run failed, 2 usage or bad input, 3 internal error, 4 permission denied,\n"
+               "130 interrupted.\n"
                "Run 'trellis COMMAND --help' for a command's options.");
 
     cli::GlobalOptions options;
@@ -97,6 +102,7 @@ int run(int argc, char** argv) {
     cli::add_config_command(app, get_context, action);
     cli::add_run_commands(app, get_context, action);
     cli::add_store_commands(app, get_context, action);
+    cli::add_governance_commands(app, get_context, action);
 
     try {
         app.parse(argc, argv);
@@ -130,6 +136,15 @@ int main(int argc, char** argv) {
         std::cerr << "trellis: error: " << e.what() << "\n";
         return trellis::cli::exit_usage;
     } catch (const trellis::cli::UsageError& e) {
+        std::cerr << "trellis: error: " << e.what() << "\n";
+        return trellis::cli::exit_usage;
+    } catch (const trellis::govern::AccessDenied& e) {
+        std::cerr << "trellis: error: " << e.what() << "\n";
+        return trellis::cli::exit_denied;
+    } catch (const trellis::registry::RegistryError& e) {
+        std::cerr << "trellis: error: " << e.what() << "\n";
+        return trellis::cli::exit_usage;
+    } catch (const trellis::govern::KeyError& e) {
         std::cerr << "trellis: error: " << e.what() << "\n";
         return trellis::cli::exit_usage;
     } catch (const trellis::store::StoreError& e) {

@@ -9,6 +9,7 @@
 #include "pipeline/validator.hpp"
 #include "exec/cache_plan.hpp"
 #include "exec/run_recorder.hpp"
+#include "govern/access.hpp"
 #include "store/metadata_store.hpp"
 #include "store/run_queries.hpp"
 #include "store/store_lock.hpp"
@@ -122,11 +123,6 @@ std::map<std::string, std::string> parse_tags(const std::vector<std::string>& ta
     return out;
 }
 
-std::string user_name() {
-    if (const char* user = std::getenv("USER"); user && *user) return user;
-    return "";
-}
-
 // Whether stage outcomes say the run succeeded, failed or was cancelled (Ctrl-C).
 std::string run_status(const core::RunOutcome& outcome) {
     if (outcome.interrupted) return "cancelled";
@@ -168,11 +164,16 @@ int run_pipeline(CliContext& context, ScriptArgs args, const RunArgs& run) {
     Loaded loaded = load_and_validate(context, args);
     if (!loaded.script) return exit_usage;
     auto& pipeline = loaded.script->pipeline();
+    std::string runner;
     {
         // A damaged store is reported before any work; runs an earlier process left "running"
         // are marked interrupted.
         store::MetadataStore metadata(root);
         metadata.reap_interrupted();
+        // Running registers models: a developer's action. The identity becomes the registrant.
+        govern::Governance governance(metadata.db(), root, token_from_environment(), core::unix_now());
+        governance.require(govern::Role::Developer, "run pipelines");
+        runner = governance.who().name;
     }
 
     // A shared lock for the run's whole life: gc takes it exclusively, so it never deletes an
@@ -189,6 +190,7 @@ int run_pipeline(CliContext& context, ScriptArgs args, const RunArgs& run) {
     core::RecorderOptions recorder_options;
     recorder_options.no_cache = run.no_cache;
     recorder_options.resuming = resumed.has_value();
+    recorder_options.user = runner;
     core::RunRecorder recorder(pipeline, *loaded.script, context.registry(), root, run_id, recorder_options);
     {
         auto& metadata = recorder.metadata();
@@ -201,7 +203,7 @@ int run_pipeline(CliContext& context, ScriptArgs args, const RunArgs& run) {
         row.started_at = core::unix_now();
         row.host = store::host_name();
         row.pid = getpid();
-        row.user = user_name();
+        row.user = runner;
         row.trellis_version = TRELLIS_VERSION;
         if (resumed) metadata.reopen_run(row);
         else metadata.begin_run(row);

@@ -48,6 +48,17 @@ std::optional<std::string> log_level(const std::string& value) {
 
 std::optional<std::string> any_text(const std::string&) { return std::nullopt; }
 
+std::optional<std::string> boolean(const std::string& value) {
+    if (value == "true" || value == "false") return std::nullopt;
+    return "'" + value + "' is not true or false";
+}
+
+std::string default_key_dir() {
+    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg) return std::string(xdg) + "/trellis/keys";
+    if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.config/trellis/keys";
+    return ".trellis/my-keys";
+}
+
 std::optional<std::string> whole_number_in(const std::string& value, uint64_t low, uint64_t high) {
     uint64_t number = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
@@ -73,6 +84,9 @@ const std::vector<KeySpec>& key_specs() {
         {"lua.memory_limit", "TRELLIS_LUA_MEMORY_LIMIT", false, memory_mib},
         {"lua.instruction_limit", "TRELLIS_LUA_INSTRUCTION_LIMIT", false, instruction_count},
         {"lua.time_limit", "TRELLIS_LUA_TIME_LIMIT", false, positive_number},
+        {"keys.dir", "TRELLIS_KEYS_DIR", true, any_text},
+        {"trust.require_signed_plugins", "TRELLIS_REQUIRE_SIGNED_PLUGINS", false, boolean},
+        {"trust.require_signed_models", "TRELLIS_REQUIRE_SIGNED_MODELS", false, boolean},
     };
     return specs;
 }
@@ -134,6 +148,9 @@ Settings::Settings(std::filesystem::path install_plugin_dir) : install_plugin_di
     values_["lua.memory_limit"] = {"256", "default"};
     values_["lua.instruction_limit"] = {"200000000", "default"};
     values_["lua.time_limit"] = {"10", "default"};
+    values_["keys.dir"] = {default_key_dir(), "default"};
+    values_["trust.require_signed_plugins"] = {"false", "default"};
+    values_["trust.require_signed_models"] = {"false", "default"};
 }
 
 const std::vector<std::string>& Settings::known_keys() {
@@ -257,6 +274,9 @@ size_t Settings::lua_memory_limit_bytes() const {
 }
 uint64_t Settings::lua_instruction_limit() const { return std::stoull(values_.at("lua.instruction_limit").value); }
 double Settings::lua_time_limit_seconds() const { return std::stod(values_.at("lua.time_limit").value); }
+std::filesystem::path Settings::key_dir() const { return values_.at("keys.dir").value; }
+bool Settings::require_signed_plugins() const { return values_.at("trust.require_signed_plugins").value == "true"; }
+bool Settings::require_signed_models() const { return values_.at("trust.require_signed_models").value == "true"; }
 
 std::vector<std::pair<std::string, SettingValue>> Settings::describe() const {
     std::vector<std::pair<std::string, SettingValue>> out;

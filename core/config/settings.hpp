@@ -54,6 +54,11 @@ public:
     size_t lua_memory_limit_bytes() const;
     uint64_t lua_instruction_limit() const;
     double lua_time_limit_seconds() const;
+    // Where `trellis keys generate` writes private keys and `sign --key NAME` finds them.
+    std::filesystem::path key_dir() const;
+    // trust.require_signed_plugins / trust.require_signed_models (docs/governance.md).
+    bool require_signed_plugins() const;
+    bool require_signed_models() const;
 
     // Every setting with its value and source, for `trellis config show`.
     std::vector<std::pair<std::string, SettingValue>> describe() const;

@@ -35,7 +35,9 @@ nlohmann::json properties_of(const ArtifactBytes& artifact) {
         }
         case ArtifactType::Model: {
             const Model model = deserialize_model(bytes);
-            properties = {{"flavor", model.flavor}, {"features", model.signature.size()}};
+            nlohmann::json inputs = nlohmann::json::array();
+            for (const Field& field : model.signature) inputs.push_back({{"name", field.name}, {"type", to_string(field.type)}});
+            properties = {{"flavor", model.flavor}, {"features", model.signature.size()}, {"inputs", inputs}};
             break;
         }
         case ArtifactType::File: properties = {{"path", deserialize_file(bytes).path}}; break;
@@ -283,6 +285,8 @@ void RunRecorder::stage_ended(size_t stage, const StageRecord& record, const std
             registered.artifact_digest = input->second;
             if (!model.uri.empty()) registered.uri = model.uri;
             registered.registered_at = now;
+            registered.registered_by = options_.user;
+            registered.card = pipeline_.model_card;
             entry.models.push_back(std::move(registered));
         }
     } else if (record.state == core::StageState::Failed) {

@@ -27,6 +27,7 @@ namespace trellis::core {
 struct RecorderOptions {
     bool no_cache = false;    // --no-cache: run every stage (results are still recorded)
     bool resuming = false;    // --resume: stages that finished in this run are reused whatever their cache settings
+    std::string user;         // who runs it: recorded as the registrant of the models it registers
 };
 
 class RunRecorder : public StageStore {

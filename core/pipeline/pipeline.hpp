@@ -119,6 +119,7 @@ struct Sweep {
 struct Pipeline {
     std::string name;
     std::string description;
+    nlohmann::json model_card = nlohmann::json::object(); // pipeline { model_card = {...} }
     std::string file; // the script as the user named it
     std::map<std::string, nlohmann::json> params; // final values, overrides applied
     std::vector<StageNode> stages;

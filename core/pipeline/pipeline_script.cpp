@@ -333,6 +333,23 @@ int output_tostring(lua_State* L) {
 
 int refuse_newindex(lua_State* L) { return luaL_error(L, "stage handles are read-only"); }
 
+// pipeline { model_card = { intended_use = "...", limitations = "...", ... } }: what the model
+// cards of the models this pipeline registers say beside what the store knows. Strings, or lists
+// of strings, under names the card prints as headings.
+nlohmann::json model_card_fields(const nlohmann::json& card) {
+    if (!card.is_object() || card.empty())
+        throw std::invalid_argument("pipeline: model_card: a table such as { intended_use = \"...\", limitations = \"...\" }");
+    for (const auto& [key, value] : card.items()) {
+        bool text = value.is_string();
+        if (value.is_array()) {
+            text = !value.empty();
+            for (const auto& item : value) text = text && item.is_string();
+        }
+        if (!text) throw std::invalid_argument("pipeline: model_card." + key + ": a string or a list of strings");
+    }
+    return card;
+}
+
 int l_pipeline(lua_State* L) {
     return lua_guarded(L, [L] {
         auto& pipeline = declaring(L, "pipeline").pipeline();
@@ -342,8 +359,14 @@ int l_pipeline(lua_State* L) {
             lua_pushnil(L);
             while (lua_next(L, 1) != 0) {
                 const std::string key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+                if (key == "model_card") {
+                    pipeline.model_card = model_card_fields(lua_to_json(L, -1, "pipeline: model_card"));
+                    lua_pop(L, 1);
+                    continue;
+                }
                 if ((key != "name" && key != "description") || lua_type(L, -1) != LUA_TSTRING)
-                    throw std::invalid_argument("pipeline: '" + key + "' is not one of its keys (name, description: strings)");
+                    throw std::invalid_argument("pipeline: '" + key + "' is not one of its keys (name, description: "
+                                                "strings; model_card: a table)");
                 lua_pop(L, 1);
             }
             lua_getfield(L, 1, "name");

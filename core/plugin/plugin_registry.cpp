@@ -1,5 +1,6 @@
 #include "plugin/plugin_registry.hpp"
 
+#include "govern/file_signature.hpp"
 #include "plugin/scan_cache.hpp"
 
 #include <spdlog/spdlog.h>
@@ -44,7 +45,17 @@ PluginRegistry PluginRegistry::discover(const DiscoveryOptions& options) {
     std::vector<size_t> to_scan;
     std::vector<bool> fresh(paths.size(), false);
     std::vector<FileStamp> stamps(paths.size());
+    registry.trusted_keys_ = options.trusted_keys;
     for (size_t i = 0; i < paths.size(); ++i) {
+        if (options.trusted_keys) {
+            // Before anything runs the file's code, even in a scan child.
+            if (auto problem = govern::file_signature_problem(paths[i], *options.trusted_keys); !problem.empty()) {
+                results[i].path = paths[i];
+                results[i].reason = "refused (trust.require_signed_plugins): " + problem;
+                fresh[i] = true;
+                continue;
+            }
+        }
         const auto stamp = stamp_of(paths[i]);
         if (!stamp) {
             results[i].path = paths[i];
@@ -146,6 +157,9 @@ std::shared_ptr<PluginLibrary> PluginRegistry::load(const std::string& name) {
         // Only a file that passed the out-of-process scan is loaded in-process.
         if (stamp_of(file->scan.path) != file->scan.stamp)
             throw PluginLoadError(file->scan.path.string() + " changed since it was scanned; run the command again");
+        if (trusted_keys_)
+            if (auto problem = govern::file_signature_problem(file->scan.path, *trusted_keys_); !problem.empty())
+                throw PluginLoadError(file->scan.path.string() + ": refused (trust.require_signed_plugins): " + problem);
         slot = PluginLibrary::open(file->scan.path);
     }
     return slot;

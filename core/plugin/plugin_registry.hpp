@@ -10,6 +10,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,9 @@ struct DiscoveryOptions {
     std::filesystem::path cache_file;                 // empty: no cache
     bool rescan = false;                              // ignore the cache
     ScanOptions scan;
+    // trust.require_signed_plugins: set to the trusted public keys (hex), and a file that is not
+    // signed by one of them, or changed since, is refused before it is scanned or loaded.
+    std::optional<std::set<std::string>> trusted_keys;
 };
 
 // One file found on the search path.
@@ -55,6 +60,7 @@ private:
     std::map<std::string, size_t> by_name_;
     std::map<std::string, size_t> by_stage_;
     std::map<std::string, size_t> by_flavor_;
+    std::optional<std::set<std::string>> trusted_keys_;
     std::unique_ptr<std::mutex> loaded_mutex_ = std::make_unique<std::mutex>();
     std::map<std::string, std::shared_ptr<PluginLibrary>> loaded_; // kept for the life of the process
 };

@@ -60,6 +60,21 @@ std::optional<ArtifactTarget> find_model(Database& db, const std::string& name, 
                                            " hex digits, or a model: NAME, NAME:VERSION or NAME@VERSION)"));
 }
 
+// NAME@ALIAS: the version the alias names.
+ArtifactTarget find_alias(Database& db, const std::string& name, const std::string& alias) {
+    auto query = db.prepare("SELECT m.artifact_digest, m.version FROM model_aliases a JOIN models m "
+                            "ON m.name = a.name AND m.version = a.version WHERE a.name = ?1 AND a.alias = ?2");
+    query.bind(1, name).bind(2, alias);
+    if (query.step()) return ArtifactTarget{query.text(0), ModelRef{name, query.int64(1)}};
+    if (!find_model(db, name, std::nullopt)) unknown_model(db, name, std::nullopt);
+    std::vector<std::string> aliases;
+    auto known = db.prepare("SELECT alias FROM model_aliases WHERE name = ?1 ORDER BY alias");
+    known.bind(1, name);
+    while (known.step()) aliases.push_back(known.text(0));
+    throw LookupError("model '" + printable(name, 100) + "' has no alias '" + printable(alias, 100) + "'" +
+                      (aliases.empty() ? std::string(" (it has no aliases)") : "; its aliases: " + core::join(aliases, ", ")));
+}
+
 // "3", "v3" -> 3.
 std::optional<int64_t> parse_version(std::string text) {
     if (!text.empty() && (text[0] == 'v' || text[0] == 'V')) text.erase(0, 1);
@@ -82,9 +97,10 @@ ArtifactTarget resolve_artifact(Database& db, const std::string& given) {
     if (const auto at = text.find_last_of(":@"); at != std::string::npos) {
         const std::string name = text.substr(0, at);
         const auto version = parse_version(text.substr(at + 1));
+        if (!name.empty() && !version && text[at] == '@') return find_alias(db, name, text.substr(at + 1));
         if (name.empty() || !version)
             throw LookupError("'" + printable(given, 100) + "' is neither an artifact digest nor a model: a model is NAME, "
-                              "NAME:VERSION or NAME@VERSION with a whole-number version");
+                              "NAME:VERSION or NAME@ALIAS with a whole-number version");
         if (auto found = find_model(db, name, version)) return *found;
         unknown_model(db, name, version);
     }

@@ -1,5 +1,7 @@
 #include "store/metadata_store.hpp"
 
+#include "govern/audit_log.hpp"
+#include "govern/store_key.hpp"
 #include "store/clock.hpp"
 #include "store/schema.hpp"
 #include "store/store_paths.hpp"
@@ -248,6 +250,8 @@ MetadataStore::MetadataStore(const fs::path& root) : root_(root), db_(prepare_ro
     db_.exec("PRAGMA foreign_keys = ON");
     migrate();
 }
+
+MetadataStore::~MetadataStore() = default;
 
 fs::path MetadataStore::database_path(const fs::path& root) { return root / "metadata.db"; }
 
@@ -518,7 +522,9 @@ int64_t MetadataStore::record_execution(const ExecutionRecord& record) {
     write_execution_end(id, row.run_id, end);
     for (const ModelRow& model : record.models) {
         try {
-            register_model(model.name, model.version, model.artifact_digest, id, model.uri, model.registered_at);
+            ModelRow registered = model;
+            registered.execution_id = id;
+            register_model(registered);
         } catch (const StoreError& e) {
             // The registry keeps what it has; the execution is recorded all the same.
             spdlog::warn("{}; not registering artifact {} under that version", e.what(), model.artifact_digest.substr(0, 12));
@@ -572,9 +578,10 @@ std::optional<ReusableExecution> MetadataStore::find_finished_in_run(const std::
 
 // ---- model registry
 
-int64_t MetadataStore::register_model(const std::string& name, int64_t version, const std::string& digest,
-                                      std::optional<int64_t> execution_id, const std::optional<std::string>& uri,
-                                      double at) {
+int64_t MetadataStore::register_model(const ModelRow& model) {
+    const std::string& name = model.name;
+    int64_t version = model.version;
+    const std::string& digest = model.artifact_digest;
     if (name.empty()) throw StoreError("a model needs a name");
     if (version < 0) throw StoreError("model " + name + ": version " + std::to_string(version) + " is not valid");
     Transaction transaction(db_);
@@ -595,10 +602,25 @@ int64_t MetadataStore::register_model(const std::string& name, int64_t version, 
                              "); register a new version instead");
         }
     }
-    auto insert = db_.prepare("INSERT INTO models (name, version, artifact_digest, execution_id, uri, registered_at) "
-                              "VALUES (?, ?, ?, ?, ?, ?)");
-    insert.bind(1, name).bind(2, version).bind(3, digest).bind(4, execution_id).bind(5, uri).bind(6, at);
+    auto insert = db_.prepare("INSERT INTO models (name, version, artifact_digest, execution_id, uri, registered_at, "
+                              "registered_by, card) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    const std::optional<std::string> by = model.registered_by.empty() ? std::nullopt
+                                                                      : std::optional<std::string>(model.registered_by);
+    insert.bind(1, name)
+        .bind(2, version)
+        .bind(3, digest)
+        .bind(4, model.execution_id)
+        .bind(5, model.uri)
+        .bind(6, model.registered_at)
+        .bind(7, by)
+        .bind(8, canonical_json(model.card.is_object() ? model.card : nlohmann::json::object()));
     insert.run();
+    if (!signing_key_) signing_key_ = std::make_unique<govern::SigningKey>(govern::store_signing_key(root_));
+    nlohmann::json after = {{"artifact", digest}, {"status", "active"}};
+    if (model.execution_id) after["execution"] = *model.execution_id;
+    if (model.uri) after["uri"] = *model.uri;
+    govern::append_audit(db_, *signing_key_, model.registered_by.empty() ? "unknown" : model.registered_by,
+                         "model.register", name + ":" + std::to_string(version), nullptr, after, model.registered_at);
     transaction.commit();
     return version;
 }

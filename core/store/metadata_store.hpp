@@ -20,6 +20,10 @@
 #include <string>
 #include <vector>
 
+namespace trellis::govern {
+class SigningKey;
+}
+
 namespace trellis::store {
 
 struct RunRow {
@@ -95,6 +99,8 @@ struct ModelRow {
     std::optional<int64_t> execution_id;
     std::optional<std::string> uri;
     double registered_at = 0;
+    std::string registered_by;                       // the run's user (an identity, see govern/access.hpp)
+    nlohmann::json card = nlohmann::json::object();  // the pipeline's model_card fields
 };
 
 // One execution as a run records it when the stage has ended, with what it produced: the unit
@@ -112,6 +118,7 @@ public:
     // schema_version. Throws StoreError with a one-line message naming the file when it is not a
     // trellis metadata store, is damaged, or was made by a newer trellis.
     explicit MetadataStore(const std::filesystem::path& root);
+    ~MetadataStore();
 
     Database& db() { return db_; }
     int version() const { return version_; }
@@ -157,9 +164,10 @@ public:
     int64_t record_execution(const ExecutionRecord& record);
 
     // ---- model registry
-    // Registers `digest` as model `name`; version 0 asks for the next free version. Returns it.
-    int64_t register_model(const std::string& name, int64_t version, const std::string& digest,
-                           std::optional<int64_t> execution_id, const std::optional<std::string>& uri, double at);
+    // Registers model.artifact_digest as model.name; version 0 asks for the next free version.
+    // Returns it. A new registration is appended to the audit log (signed with the store key) in
+    // the same transaction.
+    int64_t register_model(const ModelRow& model);
 
     // ---- data-file fingerprints
     std::optional<std::string> file_fingerprint(const std::string& path, int64_t size, int64_t mtime_ns, int64_t inode);
@@ -174,6 +182,7 @@ private:
     std::filesystem::path root_;
     Database db_;
     int version_ = 0;
+    std::unique_ptr<govern::SigningKey> signing_key_; // the store key, loaded at the first registration
 };
 
 // Holds an exclusive flock on <root>/runs/<id>/lock for as long as the run's process lives; the

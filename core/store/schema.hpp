@@ -153,8 +153,125 @@ CREATE TABLE sweep_trials (
 );
 )SQL";
 
+// Version 4: the model registry grows into a registry with governance. Versions gain a status,
+// who registered them, a description and the card fields the pipeline declared; aliases name a
+// version (MLflow 2's champion/challenger); approvals, promotion policies and model signatures
+// are what promotion checks; roles and tokens say who may do what; trusted keys say whose
+// signatures count; and every change to any of it is appended to the audit log, a hash chain
+// whose entries the store's Ed25519 key signs (govern/audit_log.hpp).
+inline constexpr std::string_view schema_v4 = R"SQL(
+ALTER TABLE models ADD COLUMN status TEXT NOT NULL DEFAULT 'active'; -- active | archived
+ALTER TABLE models ADD COLUMN registered_by TEXT;                     -- identity of the run's user
+ALTER TABLE models ADD COLUMN description TEXT;
+ALTER TABLE models ADD COLUMN card TEXT NOT NULL DEFAULT '{}';        -- JSON: intended_use, limitations, ...
+
+CREATE TABLE model_tags (
+  name    TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  key     TEXT NOT NULL,
+  value   TEXT NOT NULL,
+  PRIMARY KEY (name, version, key),
+  FOREIGN KEY (name, version) REFERENCES models(name, version)
+);
+
+CREATE TABLE model_aliases (
+  name    TEXT NOT NULL,
+  alias   TEXT NOT NULL,                     -- champion, challenger, any name
+  version INTEGER NOT NULL,
+  set_by  TEXT NOT NULL,
+  set_at  REAL NOT NULL,
+  PRIMARY KEY (name, alias),
+  FOREIGN KEY (name, version) REFERENCES models(name, version)
+);
+
+CREATE TABLE approvals (
+  id       INTEGER PRIMARY KEY,
+  name     TEXT NOT NULL,
+  version  INTEGER NOT NULL,
+  identity TEXT NOT NULL,
+  role     TEXT NOT NULL,                    -- the identity's role when it decided
+  decision TEXT NOT NULL CHECK (decision IN ('approved', 'rejected')),
+  reason   TEXT NOT NULL,
+  at       REAL NOT NULL,
+  FOREIGN KEY (name, version) REFERENCES models(name, version)
+);
+CREATE INDEX approvals_by_version ON approvals(name, version, identity, id);
+
+CREATE TABLE promotion_policies (
+  name   TEXT NOT NULL,
+  alias  TEXT NOT NULL,
+  policy TEXT NOT NULL,                      -- canonical JSON (docs/governance.md)
+  set_by TEXT NOT NULL,
+  set_at REAL NOT NULL,
+  PRIMARY KEY (name, alias)
+);
+
+CREATE TABLE model_signatures (
+  name       TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  key_id     TEXT NOT NULL,
+  public_key TEXT NOT NULL,                  -- hex, 32 bytes
+  sha256     TEXT NOT NULL,                  -- of the model artifact's bytes (its digest)
+  signature  TEXT NOT NULL,                  -- hex Ed25519 over the sha256's 32 bytes in hex
+  signed_by  TEXT NOT NULL,
+  signed_at  REAL NOT NULL,
+  PRIMARY KEY (name, version, key_id),
+  FOREIGN KEY (name, version) REFERENCES models(name, version)
+);
+
+CREATE TABLE roles (
+  identity   TEXT PRIMARY KEY,               -- an OS user name, or a token's identity
+  role       TEXT NOT NULL CHECK (role IN ('viewer', 'developer', 'approver', 'admin')),
+  granted_by TEXT NOT NULL,
+  granted_at REAL NOT NULL
+);
+
+CREATE TABLE tokens (
+  id         TEXT PRIMARY KEY,               -- public part, shown in lists
+  identity   TEXT NOT NULL,
+  role       TEXT NOT NULL CHECK (role IN ('viewer', 'developer', 'approver', 'admin')),
+  hash       TEXT NOT NULL UNIQUE,           -- SHA-256 of the whole token; the token is never stored
+  created_by TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  expires_at REAL NOT NULL,
+  revoked_at REAL
+);
+
+CREATE TABLE trusted_keys (
+  key_id     TEXT PRIMARY KEY,
+  name       TEXT NOT NULL,
+  public_key TEXT NOT NULL UNIQUE,           -- hex, 32 bytes
+  added_by   TEXT NOT NULL,
+  added_at   REAL NOT NULL
+);
+
+CREATE TABLE audit_log (
+  seq        INTEGER PRIMARY KEY,            -- 1, 2, ... without gaps
+  at         REAL NOT NULL,
+  actor      TEXT NOT NULL,
+  action     TEXT NOT NULL,                  -- e.g. model.register, alias.set, approval.approve
+  object     TEXT NOT NULL,                  -- e.g. churn:3, churn@champion, token 1a2b, key 9f..
+  before     TEXT NOT NULL DEFAULT 'null',   -- JSON
+  after      TEXT NOT NULL DEFAULT 'null',   -- JSON
+  prev_hash  TEXT NOT NULL,                  -- the previous entry's hash; 64 zeros for the first
+  hash       TEXT NOT NULL,                  -- SHA-256 of the entry's canonical JSON with prev_hash
+  signature  TEXT NOT NULL                   -- Ed25519 of hash, by the store key
+);
+CREATE INDEX audit_by_object ON audit_log(object, seq);
+CREATE INDEX audit_by_actor ON audit_log(actor, seq);
+
+-- The newest entry, signed, in one row: deleting entries from the end means rewriting it, which
+-- needs the store key.
+CREATE TABLE audit_head (
+  id        INTEGER PRIMARY KEY CHECK (id = 1),
+  seq       INTEGER NOT NULL,
+  hash      TEXT NOT NULL,
+  signature TEXT NOT NULL                    -- Ed25519 of "<seq>:<hash>", by the store key
+);
+)SQL";
+
 // migrations[i] takes a database from version i to version i + 1.
-inline constexpr std::string_view migrations[] = {schema_v1, schema_v2, schema_v3};
-inline constexpr int schema_version = 3;
+inline constexpr std::string_view migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
+inline constexpr int schema_version = 4;
 
 } // namespace trellis::store

@@ -1,6 +1,7 @@
 // The built-in train.linear plugin and its "linear" flavor, loaded from the build's plugin folder
 // and run through the host API.
 #include "builtin_fixtures.hpp"
+#include "flavor_call.hpp"
 
 #include <trellis/artifacts.hpp>
 
@@ -18,13 +19,11 @@ using trellis::test::breast_cancer;
 using trellis::test::floats;
 using trellis::test::ints;
 using trellis::test::table_of;
+using trellis::test::linear_json;
+using trellis::test::linear_plugin;
+using trellis::test::linear_predict;
 
 namespace {
-
-std::shared_ptr<trellis::core::PluginLibrary> linear_plugin() {
-    static const auto plugin = open_plugin("train_linear.so");
-    return plugin;
-}
 
 struct Trained {
     trellis::core::StageOutcome outcome;
@@ -45,42 +44,6 @@ Trained train(const trellis::Table& table, const nlohmann::json& config) {
     return out;
 }
 
-// The model's own bytes as JSON, to check the fitted numbers.
-nlohmann::json model_json(const trellis::Model& model) {
-    return nlohmann::json::parse(std::string(model.bytes.begin(), model.bytes.end()));
-}
-
-struct Predicted {
-    int32_t status = TRELLIS_OK;
-    std::string message;
-    trellis::Table table;
-};
-
-// Calls the plugin's "linear" flavor the way the host does: load, predict, destroy.
-Predicted flavor_predict(const trellis::Model& model, const trellis::Table& input) {
-    const trellis_flavor_descriptor* flavor = linear_plugin()->find_flavor("linear");
-    REQUIRE(flavor != nullptr);
-    trellis_context context;
-    context.logger = trellis::core::logging::get("test");
-    trellis_error error;
-    trellis_predictor* predictor = nullptr;
-    const auto model_bytes = trellis::serialize(model);
-    Predicted out;
-    out.status = flavor->load(trellis::core::host_api(), &context, model_bytes.data(), model_bytes.size(), &predictor, &error);
-    if (out.status != TRELLIS_OK) {
-        out.message = error.message;
-        return out;
-    }
-    const auto table_bytes = trellis::serialize(input);
-    trellis_buffer buffer;
-    out.status = flavor->predict(trellis::core::host_api(), &context, predictor, table_bytes.data(), table_bytes.size(),
-                                 &buffer, &error);
-    flavor->destroy(predictor);
-    if (out.status != TRELLIS_OK) out.message = error.message;
-    else out.table = trellis::deserialize_table(std::span<const uint8_t>(buffer.bytes.data(), buffer.bytes.size()));
-    return out;
-}
-
 // x1 = 1 2 3 4, x2 = 1 0 1 0, y = 2 3 5 6.
 trellis::Table tiny() {
     return table_of({floats("x1", {1, 2, 3, 4}), floats("x2", {1, 0, 1, 0}), floats("y", {2, 3, 5, 6})});
@@ -94,7 +57,7 @@ TEST_CASE("train.linear: ridge matches the closed form worked out by hand") {
     // One feature, l2 = 1: w = S1y / (S11 + 1) = 7/6, b = ybar - xbar w = 4 - 2.5 * 7/6 = 13/12.
     const auto one = train(tiny(), {{"target", "y"}, {"features", {"x1"}}, {"standardize", false}, {"l2", 1.0}});
     REQUIRE(one.outcome.message == "");
-    auto json = model_json(one.model);
+    auto json = linear_json(one.model);
     CHECK(json["objective"] == "regression");
     CHECK(json["weights"][0].get<double>() == Approx(7.0 / 6).epsilon(1e-14));
     CHECK(json["intercept"].get<double>() == Approx(13.0 / 12).epsilon(1e-14));
@@ -105,7 +68,7 @@ TEST_CASE("train.linear: ridge matches the closed form worked out by hand") {
     // b = 4 - 2.5 * 13/11 - 0.5 * 1/11 = 1.
     const auto two = train(tiny(), {{"target", "y"}, {"standardize", false}, {"l2", 1.0}});
     REQUIRE(two.outcome.ok());
-    json = model_json(two.model);
+    json = linear_json(two.model);
     CHECK(json["features"] == nlohmann::json{"x1", "x2"});
     CHECK(json["weights"][0].get<double>() == Approx(13.0 / 11).epsilon(1e-14));
     CHECK(json["weights"][1].get<double>() == Approx(1.0 / 11).epsilon(1e-14));
@@ -114,7 +77,7 @@ TEST_CASE("train.linear: ridge matches the closed form worked out by hand") {
     CHECK(two.model.signature == std::vector<trellis::Field>{{"x1", ColumnType::Float64}, {"x2", ColumnType::Float64}});
 
     // The flavor serves the same numbers: at (1, 1) the prediction is 1 + 13/11 + 1/11 = 25/11.
-    const auto predicted = flavor_predict(two.model, tiny());
+    const auto predicted = linear_predict(two.model, tiny());
     REQUIRE(predicted.message == "");
     REQUIRE(predicted.table.column_names() == std::vector<std::string>{"prediction"});
     CHECK(predicted.table.column("prediction").type() == ColumnType::Float64);
@@ -132,7 +95,7 @@ TEST_CASE("train.linear: l2 = 0 is ordinary least squares, exact on y = 3 + 2x")
     const auto table = table_of({ints("x", x), floats("y", y)});
     const auto raw = train(table, {{"target", "y"}, {"l2", 0.0}, {"standardize", false}});
     REQUIRE(raw.outcome.message == "");
-    const auto json = model_json(raw.model);
+    const auto json = linear_json(raw.model);
     CHECK(json["weights"][0].get<double>() == 2.0);
     CHECK(json["intercept"].get<double>() == 3.0);
     CHECK(raw.model.signature == std::vector<trellis::Field>{{"x", ColumnType::Int64}});
@@ -140,10 +103,10 @@ TEST_CASE("train.linear: l2 = 0 is ordinary least squares, exact on y = 3 + 2x")
     // Standardised, the weight is on another scale but the fitted line is the same.
     const auto scaled = train(table, {{"target", "y"}, {"l2", 0.0}});
     REQUIRE(scaled.outcome.ok());
-    const auto scaled_json = model_json(scaled.model);
+    const auto scaled_json = linear_json(scaled.model);
     CHECK(scaled_json["means"][0].get<double>() == 4.5);
     CHECK(scaled_json["scales"][0].get<double>() == Approx(std::sqrt(8.25)).epsilon(1e-15));
-    const auto predicted = flavor_predict(scaled.model, table_of({ints("x", {0, 5, 100})}));
+    const auto predicted = linear_predict(scaled.model, table_of({ints("x", {0, 5, 100})}));
     REQUIRE(predicted.message == "");
     CHECK(predicted.table.column("prediction").float_at(0) == Approx(3.0).epsilon(1e-12));
     CHECK(predicted.table.column("prediction").float_at(1) == Approx(13.0).epsilon(1e-12));
@@ -153,10 +116,10 @@ TEST_CASE("train.linear: l2 = 0 is ordinary least squares, exact on y = 3 + 2x")
 TEST_CASE("train.linear: logistic regression on breast_cancer fits the training data") {
     const auto trained = train(breast_cancer(), {{"target", "malignant"}});
     REQUIRE(trained.outcome.message == "");
-    CHECK(model_json(trained.model)["objective"] == "logistic"); // auto: the target is all 0/1
+    CHECK(linear_json(trained.model)["objective"] == "logistic"); // auto: the target is all 0/1
     CHECK(trained.model.signature.size() == 30);
 
-    const auto predicted = flavor_predict(trained.model, breast_cancer());
+    const auto predicted = linear_predict(trained.model, breast_cancer());
     REQUIRE(predicted.message == "");
     const auto& probability = predicted.table.column("probability");
     const auto& prediction = predicted.table.column("prediction");
@@ -199,7 +162,7 @@ TEST_CASE("train.linear: objective auto, bool labels, and logistic by hand on a 
     const auto table = table_of({floats("x", {-1, 1}), std::move(label)});
     const auto trained = train(table, {{"target", "label"}, {"standardize", false}});
     REQUIRE(trained.outcome.message == "");
-    const auto json = model_json(trained.model);
+    const auto json = linear_json(trained.model);
     CHECK(json["objective"] == "logistic");
     const double w = json["weights"][0].get<double>();
     CHECK(w == Approx(2.0 * (1.0 - 1.0 / (1.0 + std::exp(-w)))).margin(1e-12));
@@ -207,12 +170,12 @@ TEST_CASE("train.linear: objective auto, bool labels, and logistic by hand on a 
     CHECK(std::abs(json["intercept"].get<double>()) < 1e-12);
 
     // Float 0/1 target -> logistic; anything else -> regression.
-    CHECK(model_json(train(table_of({floats("x", {1, 2, 3}), floats("y", {0, 1, 0})}), {{"target", "y"}}).model)["objective"] ==
+    CHECK(linear_json(train(table_of({floats("x", {1, 2, 3}), floats("y", {0, 1, 0})}), {{"target", "y"}}).model)["objective"] ==
           "logistic");
-    CHECK(model_json(train(table_of({floats("x", {1, 2, 3}), floats("y", {0, 1, 2})}), {{"target", "y"}}).model)["objective"] ==
+    CHECK(linear_json(train(table_of({floats("x", {1, 2, 3}), floats("y", {0, 1, 2})}), {{"target", "y"}}).model)["objective"] ==
           "regression");
     // Forcing regression on 0/1 labels is allowed.
-    CHECK(model_json(train(table_of({floats("x", {1, 2, 3}), floats("y", {0, 1, 0})}),
+    CHECK(linear_json(train(table_of({floats("x", {1, 2, 3}), floats("y", {0, 1, 0})}),
                            {{"target", "y"}, {"objective", "regression"}})
                          .model)["objective"] == "regression");
 }
@@ -230,7 +193,7 @@ TEST_CASE("train.linear: missing values fail by default and are skipped with dro
 
     const auto dropped = train(table, {{"target", "y"}, {"drop_missing", true}, {"l2", 0.0}, {"standardize", false}});
     REQUIRE(dropped.outcome.message == "");
-    const auto json = model_json(dropped.model); // rows (1,5) (2,7) (4,11) (5,13): y = 3 + 2x
+    const auto json = linear_json(dropped.model); // rows (1,5) (2,7) (4,11) (5,13): y = 3 + 2x
     CHECK(json["weights"][0].get<double>() == Approx(2.0).epsilon(1e-14));
     CHECK(json["intercept"].get<double>() == Approx(3.0).epsilon(1e-14));
 }
@@ -239,14 +202,14 @@ TEST_CASE("train.linear: the flavor checks its input columns") {
     const auto trained = train(tiny(), {{"target", "y"}, {"standardize", false}, {"l2", 1.0}});
     REQUIRE(trained.outcome.ok());
 
-    const auto missing = flavor_predict(trained.model, table_of({floats("x1", {1})}));
+    const auto missing = linear_predict(trained.model, table_of({floats("x1", {1})}));
     CHECK(missing.status == TRELLIS_ERR_INVALID);
     CHECK_THAT(missing.message, Catch::Contains("'x2'"));
 
     Column x2("x2", ColumnType::Float64);
     x2.append_float(1);
     x2.append_null();
-    const auto null = flavor_predict(trained.model, table_of({floats("x1", {1, 2}), std::move(x2)}));
+    const auto null = linear_predict(trained.model, table_of({floats("x1", {1, 2}), std::move(x2)}));
     CHECK(null.status == TRELLIS_ERR_INVALID);
     CHECK_THAT(null.message, Catch::Contains("'x2'") && Catch::Contains("row 1"));
 
@@ -255,19 +218,19 @@ TEST_CASE("train.linear: the flavor checks its input columns") {
     flag.append_bool(true);
     Column words("note", ColumnType::String);
     words.append_string("ignored");
-    const auto mixed = flavor_predict(trained.model, table_of({std::move(words), std::move(flag), ints("x1", {1})}));
+    const auto mixed = linear_predict(trained.model, table_of({std::move(words), std::move(flag), ints("x1", {1})}));
     REQUIRE(mixed.message == "");
     CHECK(mixed.table.column("prediction").float_at(0) == Approx(25.0 / 11).epsilon(1e-14));
 
     Column text("x2", ColumnType::String);
     text.append_string("1");
-    const auto typed = flavor_predict(trained.model, table_of({floats("x1", {1}), std::move(text)}));
+    const auto typed = linear_predict(trained.model, table_of({floats("x1", {1}), std::move(text)}));
     CHECK(typed.status == TRELLIS_ERR_INVALID);
     CHECK_THAT(typed.message, Catch::Contains("'x2'"));
 
     trellis::Model corrupt = trained.model;
     corrupt.bytes.resize(10);
-    CHECK(flavor_predict(corrupt, tiny()).status == TRELLIS_ERR_INVALID);
+    CHECK(linear_predict(corrupt, tiny()).status == TRELLIS_ERR_INVALID);
 }
 
 TEST_CASE("train.linear: errors name the key, column or value at fault") {

@@ -151,7 +151,7 @@ TEST_CASE("A fresh metadata store is at the newest schema version in WAL mode", 
         MetadataStore store(root);
         CHECK(store.version() == trellis::store::schema_version);
         CHECK(store.version() == 3);
-        CHECK(scalar(store.db(), "PRAGMA user_version") == "3");
+        CHECK(scalar(store.db(), "PRAGMA user_version") == "4");
         CHECK(scalar(store.db(), "PRAGMA journal_mode") == "wal");
         CHECK(scalar(store.db(), "PRAGMA foreign_keys") == "1");
         CHECK(scalar(store.db(), "PRAGMA synchronous") == "2"); // FULL
@@ -169,7 +169,7 @@ TEST_CASE("A version 1 metadata store migrates to the newest version and keeps i
     write_v1_store(temp.path());
     MetadataStore store(temp.path());
     CHECK(store.version() == 3);
-    CHECK(scalar(store.db(), "PRAGMA user_version") == "3");
+    CHECK(scalar(store.db(), "PRAGMA user_version") == "4");
     const auto run = store.find_run("old-run");
     REQUIRE(run);
     CHECK(run->status == "succeeded");
@@ -186,19 +186,19 @@ TEST_CASE("A metadata store from a newer trellis is refused", "[metadata_store]"
     write_v1_store(temp.path());
     {
         Database db(MetadataStore::database_path(temp.path()));
-        db.exec("PRAGMA user_version = 4");
+        db.exec("PRAGMA user_version = 5");
     }
     REQUIRE_THROWS_MATCHES(MetadataStore(temp.path()), StoreError,
                            Catch::Matchers::Predicate<StoreError>([](const StoreError& error) {
                                const std::string message = error.what();
                                return message.find("metadata.db") != std::string::npos &&
-                                      message.find("written by a newer trellis (schema version 4; this trellis "
-                                                   "knows up to 3)") != std::string::npos &&
+                                      message.find("written by a newer trellis (schema version 5; this trellis "
+                                                   "knows up to 4)") != std::string::npos &&
                                       message.find('\n') == std::string::npos;
                            }));
     // Refused without touching it.
     Database db(MetadataStore::database_path(temp.path()));
-    CHECK(scalar(db, "PRAGMA user_version") == "4");
+    CHECK(scalar(db, "PRAGMA user_version") == "5");
 }
 
 TEST_CASE("A garbage metadata.db is refused as damaged", "[metadata_store]") {
@@ -625,6 +625,20 @@ TEST_CASE("Processes opening a fresh metadata store at once all succeed", "[meta
     }
 }
 
+// A registration as the run recorder makes one.
+trellis::store::ModelRow model_row(const std::string& name, int64_t version, const std::string& digest,
+                                   std::optional<int64_t> execution, std::optional<std::string> uri, double at) {
+    trellis::store::ModelRow row;
+    row.name = name;
+    row.version = version;
+    row.artifact_digest = digest;
+    row.execution_id = execution;
+    row.uri = std::move(uri);
+    row.registered_at = at;
+    row.registered_by = "tester";
+    return row;
+}
+
 TEST_CASE("Models are registered with increasing versions", "[metadata_store]") {
     TempDir temp;
     MetadataStore store(temp.path());
@@ -632,18 +646,18 @@ TEST_CASE("Models are registered with increasing versions", "[metadata_store]") 
     const int64_t execution = finished_execution(store, "r", "train", "K", 10,
                                                  {{"a", artifact("m1", "model")}, {"b", artifact("m2", "model")}});
 
-    CHECK(store.register_model("churn", 0, digest_of("m1"), execution, std::nullopt, 11) == 1);
-    CHECK(store.register_model("churn", 0, digest_of("m2"), execution, std::string("s3://x"), 12) == 2);
-    CHECK(store.register_model("other", 0, digest_of("m2"), std::nullopt, std::nullopt, 12) == 1);
-    CHECK(store.register_model("churn", 7, digest_of("m1"), std::nullopt, std::nullopt, 13) == 7);
-    CHECK(store.register_model("churn", 0, digest_of("m2"), std::nullopt, std::nullopt, 14) == 8);
+    CHECK(store.register_model(model_row("churn", 0, digest_of("m1"), execution, std::nullopt, 11)) == 1);
+    CHECK(store.register_model(model_row("churn", 0, digest_of("m2"), execution, std::string("s3://x"), 12)) == 2);
+    CHECK(store.register_model(model_row("other", 0, digest_of("m2"), std::nullopt, std::nullopt, 12)) == 1);
+    CHECK(store.register_model(model_row("churn", 7, digest_of("m1"), std::nullopt, std::nullopt, 13)) == 7);
+    CHECK(store.register_model(model_row("churn", 0, digest_of("m2"), std::nullopt, std::nullopt, 14)) == 8);
     // The same version again: idempotent with the same artifact, refused with another.
-    CHECK(store.register_model("churn", 7, digest_of("m1"), std::nullopt, std::nullopt, 15) == 7);
-    CHECK_THROWS_WITH(store.register_model("churn", 7, digest_of("m2"), std::nullopt, std::nullopt, 16),
+    CHECK(store.register_model(model_row("churn", 7, digest_of("m1"), std::nullopt, std::nullopt, 15)) == 7);
+    CHECK_THROWS_WITH(store.register_model(model_row("churn", 7, digest_of("m2"), std::nullopt, std::nullopt, 16)),
                       Contains("model churn version 7 is already registered"));
-    CHECK_THROWS_WITH(store.register_model("churn", 0, digest_of("nope"), std::nullopt, std::nullopt, 17),
+    CHECK_THROWS_WITH(store.register_model(model_row("churn", 0, digest_of("nope"), std::nullopt, std::nullopt, 17)),
                       Contains("is not in the metadata store"));
-    CHECK_THROWS_AS(store.register_model("churn", -1, digest_of("m1"), std::nullopt, std::nullopt, 17), StoreError);
+    CHECK_THROWS_AS(store.register_model(model_row("churn", -1, digest_of("m1"), std::nullopt, std::nullopt, 17)), StoreError);
     auto& db = store.db();
     CHECK(count(db, "SELECT count(*) FROM models WHERE name = 'churn'") == 4);
     CHECK(scalar(db, "SELECT uri FROM models WHERE name = 'churn' AND version = 2") == "s3://x");

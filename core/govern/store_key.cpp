@@ -1,0 +1,35 @@
+#include "govern/store_key.hpp"
+
+#include <fstream>
+#include <system_error>
+
+namespace trellis::govern {
+
+namespace fs = std::filesystem;
+
+fs::path store_private_key_path(const fs::path& root) { return root / "keys" / "store.pem"; }
+fs::path store_public_key_path(const fs::path& root) { return root / "keys" / "store.pub"; }
+
+SigningKey store_signing_key(const fs::path& root) {
+    const auto private_path = store_private_key_path(root);
+    std::error_code error;
+    if (!fs::exists(private_path, error)) {
+        fs::create_directories(private_path.parent_path(), error);
+        if (error) throw KeyError(private_path.parent_path().string() + ": cannot create the key folder: " + error.message());
+        try {
+            SigningKey::generate().save(private_path, true);
+        } catch (const KeyError&) {
+            if (!fs::exists(private_path, error)) throw; // else another process made it first: use that one
+        }
+    }
+    SigningKey key = SigningKey::load(private_path);
+    const auto public_path = store_public_key_path(root);
+    if (!fs::exists(public_path, error)) {
+        const auto temporary = public_path.string() + ".tmp";
+        std::ofstream(temporary) << key.public_pem();
+        fs::rename(temporary, public_path, error);
+    }
+    return key;
+}
+
+} // namespace trellis::govern

@@ -8,6 +8,7 @@
 #include "pipeline/pipeline_script.hpp"
 #include "pipeline/validator.hpp"
 #include "exec/cache_plan.hpp"
+#include "exec/registry_stages.hpp"
 #include "exec/run_recorder.hpp"
 #include "govern/access.hpp"
 #include "store/metadata_store.hpp"
@@ -219,6 +220,10 @@ int run_pipeline(CliContext& context, ScriptArgs args, const RunArgs& run) {
     options.log_level = settings.log_level();
     options.log_file = run_dir / "run.log";
     options.store = &recorder;
+    registry::PromotionOptions promotion;
+    promotion.require_signed_models = settings.require_signed_models();
+    core::RegistryStages registry_stages(recorder, root, token_from_environment(), promotion);
+    options.core_stages = &registry_stages;
     for (const auto& name : settings.isolated_plugins()) options.isolated_plugins.insert(name);
 
     interrupts.store(0);

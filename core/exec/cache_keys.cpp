@@ -133,6 +133,9 @@ std::string CacheKeys::key(size_t stage, const std::map<std::string, std::string
         // A sweep's selector: its rule (metric, direction, scored output) and the trials' outputs,
         // the inputs below, decide its answer.
         hash.field(store::canonical_json(node.config));
+    } else if (node.is_core()) {
+        hash.field(TRELLIS_VERSION);
+        hash.field(store::canonical_json(node.config));
     } else {
         hash.field(node.plugin_name);
         hash.field(plugin_version(node.plugin_name));

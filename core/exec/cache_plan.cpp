@@ -34,6 +34,10 @@ std::vector<PlannedStage> plan_cache(const Pipeline& pipeline, const PipelineScr
             stage.detail = "--no-cache";
             continue;
         }
+        if (node.is_core()) {
+            stage.detail = "reads the model registry: runs every time";
+            continue;
+        }
         if (!node.cache) {
             stage.detail = "cache = false";
             continue;

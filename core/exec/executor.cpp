@@ -1,4 +1,5 @@
 #include "exec/executor.hpp"
+#include "exec/core_stages.hpp"
 
 #include "exec/stage_invocation.hpp"
 #include "log/logging.hpp"
@@ -345,6 +346,7 @@ private:
         if (options_.store) options_.store->attempt_started(i, record.attempts);
         if (node.is_lua()) return run_lua(i);
         if (node.is_sweep()) return run_selector(i);
+        if (node.is_core()) return run_core(i);
         if (auto it = load_errors_.find(node.plugin_name); it != load_errors_.end())
             return finish(i, AttemptResult::failure(TRELLIS_ERR_FAILED, it->second), 0);
 
@@ -509,6 +511,24 @@ private:
             } else {
                 result = AttemptResult::failure(TRELLIS_ERR_FAILED, judgement->problem);
             }
+        } catch (const std::exception& e) {
+            result = AttemptResult::failure(TRELLIS_ERR_FAILED, e.what());
+        }
+        finish(i, std::move(result), std::chrono::duration<double>(Clock::now() - start).count());
+    }
+
+    // A core stage runs here on the scheduler thread: it reads and changes the registry, which
+    // the store's writer must have brought up to date with every stage before it (the runner
+    // flushes it). Its outputs are stored like any stage's.
+    void run_core(size_t i) {
+        const StageNode& node = pipeline_.stages[i];
+        const auto start = Clock::now();
+        AttemptResult result;
+        try {
+            if (!options_.core_stages || !options_.store)
+                throw std::runtime_error("stage '" + node.stage_name + "' needs a store (trellis run records into one)");
+            result = options_.core_stages->run(node, gather_inputs(node));
+            options_.store->persist(result.outputs); // a refusal's report stays with the failed execution
         } catch (const std::exception& e) {
             result = AttemptResult::failure(TRELLIS_ERR_FAILED, e.what());
         }

@@ -20,6 +20,8 @@
 
 namespace trellis::core {
 
+class CoreStageRunner;
+
 enum class StageState { Waiting, Running, Succeeded, Failed, Skipped, Cancelled };
 
 // "waiting", "running", "succeeded", "failed", "skipped", "cancelled".
@@ -73,6 +75,7 @@ struct ExecutorOptions {
     // How long a stage that timed out or was cancelled may take to stop before it is abandoned.
     std::chrono::milliseconds stop_grace{5000};
     StageStore* store = nullptr; // reuse, persist and record stages through it, if set
+    CoreStageRunner* core_stages = nullptr; // runs govern.promote and registry.model (exec/core_stages.hpp)
 };
 
 // Told about progress, on the scheduler thread.

@@ -243,7 +243,11 @@ void RunRecorder::stage_ended(size_t stage, const StageRecord& record, const std
     row.run_id = run_id_;
     row.stage_id = node.id;
     row.stage_name = node.stage_name;
-    if (node.is_sweep()) row.config = node.config; // the sweep's definition
+    if (node.is_sweep() || node.is_core()) row.config = node.config; // the sweep's definition, or the core stage's
+    if (node.is_core()) { // the trellis binary ran it
+        row.plugin_name = "trellis";
+        row.plugin_version = TRELLIS_VERSION;
+    }
     if (node.is_plugin()) {
         row.plugin_name = node.plugin_name;
         row.plugin_version = keys_.plugin_version(node.plugin_name);

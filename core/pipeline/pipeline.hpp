@@ -86,9 +86,17 @@ struct StageNode {
     // A sweep's selector: a node the executor runs itself, which picks the best trial and
     // forwards that trial's outputs as its own. Its inputs are named "<trial>.<port>".
     bool is_sweep() const { return stage_name == sweep_stage_name; }
-    // A stage of a plugin (not inline Lua, not a selector): has a manifest and a plugin file.
-    bool is_plugin() const { return !is_lua() && !is_sweep(); }
+    // A stage the core provides itself (govern.promote, registry.model): it reads and changes the
+    // model registry, so the executor runs it against the store, never from a cache.
+    bool is_core() const { return is_core_stage_name(stage_name); }
+    // A stage of a plugin (not inline Lua, a selector or a core stage): has a plugin file.
+    bool is_plugin() const { return !is_lua() && !is_sweep() && !is_core(); }
     static constexpr const char* sweep_stage_name = "sweep";
+    static constexpr const char* promote_stage_name = "govern.promote";
+    static constexpr const char* registered_model_stage_name = "registry.model";
+    static bool is_core_stage_name(const std::string& name) {
+        return name == promote_stage_name || name == registered_model_stage_name;
+    }
 };
 
 // One trial of a sweep: its params and the stages its trial function declared.

@@ -256,6 +256,34 @@ int l_stage(lua_State* L) {
     });
 }
 
+// registered_model "NAME@ALIAS"  or  registered_model { "NAME@ALIAS", id = ..., otherwise = ... }:
+// sugar for stage "registry.model" { ref = "NAME@ALIAS", ... }.
+int l_registered_model(lua_State* L) {
+    return lua_guarded(L, [L] {
+        lua_newtable(L);
+        const int spec = lua_gettop(L);
+        if (lua_type(L, 1) == LUA_TSTRING) {
+            lua_pushvalue(L, 1);
+            lua_setfield(L, spec, "ref");
+        } else {
+            if (lua_type(L, 1) != LUA_TTABLE)
+                throw std::invalid_argument("registered_model: give the model as \"NAME@ALIAS\", \"NAME:VERSION\" or "
+                                            "{ \"NAME@ALIAS\", otherwise = ... }");
+            lua_pushnil(L);
+            while (lua_next(L, 1) != 0) {
+                if (lua_isinteger(L, -2) && lua_tointeger(L, -2) == 1) {
+                    lua_setfield(L, spec, "ref"); // pops the value
+                } else {
+                    lua_pushvalue(L, -2);
+                    lua_insert(L, -2);
+                    lua_settable(L, spec); // spec[key] = value; the key stays for lua_next
+                }
+            }
+        }
+        return new_stage(L, StageNode::registered_model_stage_name, spec);
+    });
+}
+
 // lua_stage { id = "...", inputs..., outputs = { name = "metrics" }, run = function(inputs) ... end }
 int l_lua_stage(lua_State* L) {
     return lua_guarded(L, [L] {
@@ -605,6 +633,7 @@ PipelineScript::PipelineScript(const std::filesystem::path& file, const ScriptOp
     lua_register(L, "params", &l_params);
     lua_register(L, "stage", &l_stage);
     lua_register(L, "lua_stage", &l_lua_stage);
+    lua_register(L, "registered_model", &l_registered_model);
     lua_register(L, "path", &l_path);
     register_sweep_functions(L);
 }

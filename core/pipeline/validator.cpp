@@ -1,5 +1,6 @@
 #include "pipeline/validator.hpp"
 
+#include "exec/core_stages.hpp"
 #include "plugin/config_types.hpp"
 #include "util/join.hpp"
 #include "util/json_text.hpp"
@@ -75,6 +76,12 @@ private:
 
     void find_stage(size_t i) {
         auto& node = pipeline_.stages[i];
+        if (node.is_core()) {
+            node.manifest = core_stage_manifest(node.stage_name);
+            node.cache = false; // it reads the registry as it is now
+            if (node.isolate) fail(i, "a core stage runs in the trellis process; it cannot be isolated");
+            return;
+        }
         if (!node.is_plugin()) return;
         const PluginFile* provider = registry_.find_stage_provider(node.stage_name);
         if (!provider) {

@@ -1,14 +1,19 @@
 #include "registry/model_card.hpp"
 
+#include "govern/audit_log.hpp"
 #include "store/artifact_store.hpp"
 #include "store/clock.hpp"
 #include "store/run_queries.hpp"
 
 #include <trellis/artifacts.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <map>
 #include <sstream>
+#include <vector>
 
 namespace trellis::registry {
 
@@ -35,6 +40,56 @@ std::string number(const json& value) {
 std::string cell(const json& value) {
     if (value.is_string()) return value.get<std::string>();
     return number(value);
+}
+
+// Per-column statistics of a table, in the shape of data.validate's trellis.data_statistics report.
+json table_statistics(const Table& table) {
+    json columns = json::array();
+    for (const auto& column : table.columns()) {
+        json entry = {{"name", column.name()}, {"type", std::string(to_string(column.type()))},
+                      {"missing", column.null_count()}};
+        if (column.type() != ColumnType::String) {
+            double sum = 0, low = 0, high = 0;
+            size_t count = 0;
+            for (size_t i = 0; i < column.size(); ++i) {
+                if (column.is_null(i)) continue;
+                const double value = column.type() == ColumnType::Int64   ? static_cast<double>(column.int_at(i))
+                                     : column.type() == ColumnType::Bool ? (column.bool_at(i) ? 1.0 : 0.0)
+                                                                          : column.float_at(i);
+                if (std::isnan(value)) continue;
+                low = count ? std::min(low, value) : value;
+                high = count ? std::max(high, value) : value;
+                sum += value;
+                ++count;
+            }
+            if (count) {
+                entry["mean"] = sum / static_cast<double>(count);
+                entry["min"] = low;
+                entry["max"] = high;
+            }
+        }
+        columns.push_back(entry);
+    }
+    return {{"kind", "trellis.data_statistics"}, {"rows", table.num_rows()}, {"columns", columns}};
+}
+
+// Without a data.validate stage in the trainer's run, the card works the statistics out from the
+// training tables themselves (up to a size a card may read).
+void add_computed_statistics(const std::filesystem::path& root, json& data) {
+    std::optional<store::ArtifactStore> artifacts;
+    for (const auto& table : data["tables"]) {
+        if (table.value("type", "") != "table") continue;
+        const std::string digest = table.value("digest", "");
+        try {
+            if (!artifacts) artifacts.emplace(root);
+            const auto mapped = artifacts->get(digest);
+            if (mapped->bytes().size() > (size_t{256} << 20)) continue;
+            const json source = {{"computed", true}, {"port", table.value("port", "")}, {"digest", digest}};
+            data["statistics"].push_back({{"source", source}, {"report", table_statistics(deserialize_table(mapped->bytes()))}});
+        } catch (const std::exception&) {
+            // As above: left out when unreadable.
+        }
+    }
 }
 
 // The table artifacts' shapes and the data reports (statistics, schema) of the trainer's run.
@@ -81,6 +136,7 @@ json training_data(store::Database& db, const std::filesystem::path& root, const
             }
         }
     }
+    if (out["statistics"].empty()) add_computed_statistics(root, out);
     return out;
 }
 
@@ -105,6 +161,22 @@ json trainer_config(store::Database& db, const std::optional<int64_t>& execution
             {"config", config.is_discarded() ? json() : config}};
 }
 
+// The audit log's alias moves to this version: who promoted it where, when, past which rules.
+json promotions(store::Database& db, const ModelVersion& version) {
+    json out = json::array();
+    govern::AuditFilter filter;
+    filter.object = version.name + "@*";
+    filter.action = "alias.*";
+    for (const auto& entry : govern::read_audit(db, filter)) {
+        if (!entry.after.is_object() || entry.after.value("version", int64_t{-1}) != version.version) continue;
+        json promotion = {{"alias", entry.object.substr(version.name.size() + 1)}, {"action", entry.action},
+                          {"by", entry.actor}, {"at", entry.at}, {"audit_seq", entry.seq}};
+        if (entry.after.contains("checks")) promotion["checks"] = entry.after["checks"];
+        out.push_back(promotion);
+    }
+    return out;
+}
+
 void text_section(std::ostringstream& out, const json& card, const std::string& key, const std::string& title) {
     if (!card.contains(key)) return;
     out << "\n## " << title << "\n\n";
@@ -123,6 +195,7 @@ json model_card_json(store::Database& db, const std::filesystem::path& root, con
     card["params"] = run_params(db, version.run_id);
     card["trainer"] = trainer_config(db, version.trained_by);
     card["data"] = training_data(db, root, version);
+    card["promotions"] = promotions(db, version);
     return card;
 }
 
@@ -141,7 +214,8 @@ std::string model_card_markdown(const json& card) {
     out << "| Registered | " << utc(card.value("registered_at", 0.0)) << " by "
         << (card["registered_by"].is_string() ? card["registered_by"].get<std::string>() : "?") << " |\n";
     out << "| Run | " << (card["run"].is_string() ? card["run"].get<std::string>() : "-") << " |\n";
-    for (const auto& [key, value] : card.value("tags", json::object()).items())
+    const json tag_values = card.value("tags", json::object()); // items() must not outlive it
+    for (const auto& [key, value] : tag_values.items())
         out << "| Tag `" << key << "` | " << cell(value) << " |\n";
 
     text_section(out, declared, "intended_use", "Intended use");
@@ -186,7 +260,8 @@ std::string model_card_markdown(const json& card) {
         }
         out << "\n\n";
     }
-    for (const auto& [name, value] : card.value("training_metrics", json::object()).items())
+    const json training_values = card.value("training_metrics", json::object());
+    for (const auto& [name, value] : training_values.items())
         out << "- training " << name << ": " << number(value) << "\n";
 
     const json& data = card["data"];
@@ -197,8 +272,11 @@ std::string model_card_markdown(const json& card) {
             << (table.contains("columns") ? " x " + number(table["columns"]) + " columns" : "") << "\n";
     for (const auto& statistics : data.value("statistics", json::array())) {
         const json& report = statistics["report"];
-        out << "\nStatistics (stage `" << statistics["source"].value("stage", "?") << "`, " << number(report.value("rows", json()))
-            << " rows):\n\n| Column | Type | Missing | Mean | Min | Max |\n|---|---|---|---|---|---|\n";
+        const json& source = statistics["source"];
+        out << "\nStatistics ("
+            << (source.value("computed", false) ? "of `" + source.value("port", "?") + "`, computed for this card"
+                                                 : "stage `" + source.value("stage", "?") + "`")
+            << ", " << number(report.value("rows", json())) << " rows):\n\n| Column | Type | Missing | Mean | Min | Max |\n|---|---|---|---|---|---|\n";
         size_t shown = 0;
         for (const auto& column : report.value("columns", json::array())) {
             if (++shown > 50) {
@@ -218,21 +296,51 @@ std::string model_card_markdown(const json& card) {
     out << "\n## Evaluation\n\n";
     const json evaluations = card.value("evaluations", json::array());
     if (evaluations.empty()) out << "No evaluation is recorded.\n";
+    // Re-runs repeat an evaluation (cached, or recomputed alike): each distinct result once, newest first.
+    std::map<std::string, std::vector<std::string>> repeats; // data and metrics -> the runs that repeated them
+    std::vector<const json*> distinct;
     for (const auto& evaluation : evaluations) {
+        const std::string result = evaluation.value("data", json::object()).dump() + evaluation.value("metrics", json::object()).dump();
+        auto [it, inserted] = repeats.try_emplace(result);
+        if (inserted) distinct.push_back(&evaluation);
+        else it->second.push_back(evaluation.value("run", "?"));
+    }
+    for (const json* shown : distinct) {
+        const json& evaluation = *shown;
         out << "Stage `" << evaluation.value("stage", "?") << "` (" << evaluation.value("stage_name", "?") << ") of run "
             << evaluation.value("run", "?") << " on ";
         bool first = true;
-        for (const auto& [port, digest] : evaluation.value("data", json::object()).items()) {
+        const json evaluation_data = evaluation.value("data", json::object());
+        for (const auto& [port, digest] : evaluation_data.items()) {
             out << (first ? "" : ", ") << "`" << port << "` " << digest.get<std::string>().substr(0, 12);
             first = false;
         }
         out << ":\n\n| Metric | Value |\n|---|---|\n";
-        for (const auto& [name, value] : evaluation.value("metrics", json::object()).items())
+        const json evaluation_metrics = evaluation.value("metrics", json::object());
+        for (const auto& [name, value] : evaluation_metrics.items())
             out << "| " << name << " | " << number(value) << " |\n";
+        const auto& again = repeats[evaluation.value("data", json::object()).dump() +
+                                    evaluation.value("metrics", json::object()).dump()];
+        if (!again.empty())
+            out << "\nThe same result in " << again.size() << " earlier evaluation" << (again.size() == 1 ? "" : "s")
+                << " (oldest: run " << again.back() << ").\n";
         out << "\n";
     }
 
-    out << "## Approvals\n\n";
+    out << "## Promotions\n\n";
+    const json promotions = card.value("promotions", json::array());
+    if (promotions.empty()) out << "None.\n";
+    for (const auto& promotion : promotions) {
+        out << "- " << (promotion.value("action", "") == "alias.promote" ? "promoted" : "alias set") << " to `@"
+            << promotion.value("alias", "?") << "` by " << promotion.value("by", "?") << " on "
+            << utc(promotion.value("at", 0.0)) << " (audit entry " << promotion.value("audit_seq", 0) << ")";
+        std::string rules;
+        for (const auto& check : promotion.value("checks", json::array()))
+            rules += (rules.empty() ? "" : "; ") + check.value("rule", "?") + ": " + check.value("detail", "");
+        out << (rules.empty() ? "" : ", passing " + rules) << "\n";
+    }
+
+    out << "\n## Approvals\n\n";
     const json approvals = card.value("approvals", json::array());
     if (approvals.empty()) out << "None.\n";
     for (const auto& approval : approvals)

@@ -49,6 +49,7 @@ void fill_lineage(store::Database& db, ModelVersion& version) {
     // The trainer: the first execution that output this artifact (not a cached copy of it).
     auto trainer = db.prepare("SELECT e.id FROM events ev JOIN executions e ON e.id = ev.execution_id "
                               "WHERE ev.kind = 'output' AND ev.artifact_digest = ? AND e.status = 'succeeded' "
+                              "AND e.stage_name != 'registry.model' "
                               "ORDER BY e.id LIMIT 1");
     trainer.bind(1, version.digest);
     if (trainer.step()) {

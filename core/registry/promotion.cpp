@@ -88,7 +88,7 @@ RuleCheck check_beat(store::Database& db, const ModelVersion& candidate, const s
             check.passed = margin >= beat.by;
             check.detail = beat.metric + " " + number(score->second) + " against " + number(other->second) + " for " +
                            label(current.name, current.version) + " on the same data (" + data_text(mine.data) +
-                           "): " + (beat.maximize ? "+" : "-") + number(margin) +
+                           "): a margin of " + (margin >= 0 ? "+" : "") + number(margin) +
                            (check.passed ? "" : ", less than the " + number(beat.by) + " required");
             return check;
         }

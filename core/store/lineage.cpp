@@ -195,7 +195,8 @@ public:
         std::deque<std::pair<std::string, int>> queue = {{root, 0}};
         std::set<std::string> seen = {root};
         auto outputs = db_.prepare("SELECT e.id, e.status FROM events ev JOIN executions e ON e.id = ev.execution_id "
-                                   "WHERE ev.artifact_digest = ?1 AND ev.kind = 'output' ORDER BY e.id");
+                                   "WHERE ev.artifact_digest = ?1 AND ev.kind = 'output' AND e.stage_name != 'registry.model' "
+                                   "ORDER BY e.id"); // registry.model passes a model on; it did not make it
         while (!queue.empty()) {
             const auto [digest, level] = queue.front();
             queue.pop_front();

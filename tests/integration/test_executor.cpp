@@ -425,7 +425,7 @@ TEST_CASE("executor: the quickstart pipeline runs end to end and exports a model
     const auto result = sandbox.run(std::string("run ") + EXAMPLES_DIR + "/quickstart.lua");
     INFO(result.err);
     REQUIRE(result.exit_code == 0);
-    CHECK_THAT(result.out, Catch::Contains("pipeline quickstart: succeeded") && Catch::Contains("7 succeeded"));
+    CHECK_THAT(result.out, Catch::Contains("pipeline quickstart: succeeded") && Catch::Contains("10 succeeded"));
     const auto version = sandbox.dir() / ".trellis" / "registry" / "breast_cancer" / "1";
     REQUIRE(std::filesystem::exists(version / "model.trls"));
     const auto card = nlohmann::json::parse(trellis::testing::read_file(version / "model.json"));

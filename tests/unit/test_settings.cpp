@@ -56,7 +56,8 @@ private:
 };
 
 const char* const known_keys = "plugins.path, plugins.scan_timeout, cache.dir, store.path, log.level, run.jobs, "
-                               "run.isolate, lua.memory_limit, lua.instruction_limit, lua.time_limit";
+                               "run.isolate, lua.memory_limit, lua.instruction_limit, lua.time_limit, keys.dir, "
+                               "trust.require_signed_plugins, trust.require_signed_models";
 
 } // namespace
 
@@ -81,7 +82,8 @@ TEST_CASE("settings: built-in defaults") {
     CHECK(Settings::known_keys() ==
           std::vector<std::string>{"plugins.path", "plugins.scan_timeout", "cache.dir", "store.path", "log.level",
                                    "run.jobs", "run.isolate", "lua.memory_limit", "lua.instruction_limit",
-                                   "lua.time_limit"});
+                                   "lua.time_limit", "keys.dir", "trust.require_signed_plugins",
+                                   "trust.require_signed_models"});
 }
 
 TEST_CASE("settings: an .ini file sets values, names itself as the source and resolves relative paths") {

@@ -1,0 +1,206 @@
+// Promotion from a pipeline through the real binary: govern.promote moves an alias through its
+// policy as the run's identity, registered_model brings the current holder in to be evaluated on
+// the same data, a refusal fails the stage (or, with required = false, is only reported) and
+// changes nothing, a re-run reports the promotion as done, and the mistakes a pipeline author can
+// make are named with file and line.
+#include "store_helpers.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace trellis::testing;
+using nlohmann::json;
+
+namespace {
+
+std::string breast_cancer_csv() {
+    return (std::filesystem::path(EXAMPLES_DIR) / "data" / "breast_cancer.csv").string();
+}
+
+// Train, evaluate, register; evaluate the champion (or the candidate on a first run) on the same
+// test data; promote. `seed` changes the split and so the model; `required` the stage's setting.
+std::string champion_script() {
+    return R"(pipeline { name = "champion", model_card = { intended_use = "tests", limitations = "none known" } }
+local P = params { seed = 42, required = true, l2 = 1.0 }
+local data = stage "data.csv" { id = "load", path = ")" + breast_cancer_csv() + R"(" }
+local split = stage "data.split" { table = data.table, seed = P.seed, stratify = "malignant" }
+local model = stage "train.linear" { id = "train", train = split.train, target = "malignant", objective = "logistic", l2 = P.l2 }
+local score = stage "train.evaluate" { model = model.model, data = split.test, target = "malignant" }
+local export = stage "deploy.export" { model = model.model, metrics = score.metrics, registry = "models", name = "cancer" }
+local champion = registered_model { "cancer@champion", id = "champion", otherwise = model.model }
+local champion_score = stage "train.evaluate" { id = "evaluate_champion", model = champion.model, data = split.test, target = "malignant" }
+stage "govern.promote" { model = model.model, name = "cancer", alias = "champion", required = P.required,
+                         after = { export, champion_score } }
+)";
+}
+
+// The version NAME@ALIAS points at, or 0.
+int64_t alias_version(const Sandbox& sandbox, const std::string& reference) {
+    const auto shown = sandbox.run("models show " + reference + " --json");
+    if (shown.exit_code != 0) return 0;
+    return shown.json().at("version").get<int64_t>();
+}
+
+size_t audit_count(const Sandbox& sandbox, const std::string& action) {
+    const auto log = sandbox.run("audit log --action " + action + " --json");
+    REQUIRE(log.exit_code == 0);
+    size_t lines = 0;
+    std::istringstream in(log.out);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) {
+            CHECK(json::parse(line).at("action") == action);
+            ++lines;
+        }
+    return lines;
+}
+
+} // namespace
+
+TEST_CASE("promote: a pipeline promotes through the alias's policy, a re-run finds it done, a worse model is refused",
+          "[governance]") {
+    Sandbox sandbox;
+    sandbox.write("champion.lua", champion_script());
+    // Any candidate must beat the champion by 0.5 of AUC: only the first, with no champion, passes.
+    sandbox.write("policy.json", R"({"metrics": {"roc_auc": ">= 0.9"}, "beat_current": {"metric": "roc_auc", "by": 0.5}})");
+    REQUIRE(sandbox.run("models policy set cancer@champion policy.json").exit_code == 0);
+
+    const auto first = sandbox.run("run champion.lua");
+    INFO(first.out << first.err);
+    REQUIRE(first.exit_code == 0);
+    CHECK(stage_status(first, "promote") == "succeeded");
+    CHECK_THAT(first.err, Catch::Contains("promoted cancer:1 to cancer@champion"));
+    CHECK(alias_version(sandbox, "cancer@champion") == 1);
+    CHECK(audit_count(sandbox, "alias.promote") == 1);
+    // The promotion's report says which rules it passed.
+    const auto run_dir = std::filesystem::directory_iterator(sandbox.dir() / ".trellis" / "runs")->path();
+    const auto report = json::parse(read_file(run_dir / "promote" / "report.json"));
+    CHECK(report.at("promoted") == true);
+    CHECK(report.at("version") == 1);
+    CHECK(report.at("checks").size() == 3); // status, the metric, beat_current
+    for (const auto& check : report.at("checks")) CHECK(check.at("passed") == true);
+
+    const auto again = sandbox.run("run champion.lua");
+    INFO(again.out << again.err);
+    REQUIRE(again.exit_code == 0);
+    CHECK(stage_status(again, "evaluate_champion") == "cached"); // champion and data unchanged
+    CHECK_THAT(again.err, Catch::Contains("cancer@champion is already cancer:1"));
+    CHECK(audit_count(sandbox, "alias.promote") == 1);
+
+    const auto worse = sandbox.run("run champion.lua --set seed=7");
+    INFO(worse.out << worse.err);
+    CHECK(worse.exit_code == 1);
+    CHECK(stage_status(worse, "promote") == "failed");
+    CHECK_THAT(stage_line(worse, "promote"),
+               Catch::Contains("not promoting cancer:2 to cancer@champion: rule 'beat cancer@champion on roc_auc by 0.5' "
+                               "failed") &&
+                   Catch::Contains("on the same data"));
+    CHECK(alias_version(sandbox, "cancer@champion") == 1);
+    CHECK(audit_count(sandbox, "promotion.refuse") == 1);
+
+    // required = false: the refusal is reported and the run goes on.
+    const auto reported = sandbox.run("run champion.lua --set seed=8 --set required=false");
+    INFO(reported.out << reported.err);
+    CHECK(reported.exit_code == 0);
+    CHECK(stage_status(reported, "promote") == "succeeded");
+    CHECK_THAT(reported.err, Catch::Contains("not promoting cancer:3") && Catch::Contains("required = false"));
+    CHECK(alias_version(sandbox, "cancer@champion") == 1);
+    CHECK(audit_count(sandbox, "promotion.refuse") == 2);
+
+    const auto verified = sandbox.run("audit verify");
+    INFO(verified.out << verified.err);
+    CHECK(verified.exit_code == 0);
+}
+
+TEST_CASE("promote: the run's identity promotes, and a viewer cannot run the pipeline", "[governance]") {
+    Sandbox sandbox;
+    sandbox.write("champion.lua", champion_script());
+    const auto ci = sandbox.run("tokens create --role developer --name ci-bot");
+    REQUIRE(ci.exit_code == 0);
+    const std::string ci_token = ci.out.substr(0, ci.out.find('\n'));
+    const auto viewer = sandbox.run("tokens create --role viewer --name carol");
+    REQUIRE(viewer.exit_code == 0);
+    const std::string viewer_token = viewer.out.substr(0, viewer.out.find('\n'));
+
+    const auto denied = sandbox.run("run champion.lua", "TRELLIS_TOKEN=" + viewer_token);
+    CHECK(denied.exit_code == 4);
+    CHECK_THAT(denied.err, Catch::Contains("carol") && Catch::Contains("developer"));
+    CHECK(alias_version(sandbox, "cancer@champion") == 0);
+
+    const auto run = sandbox.run("run champion.lua", "TRELLIS_TOKEN=" + ci_token);
+    INFO(run.out << run.err);
+    REQUIRE(run.exit_code == 0);
+    const auto shown = sandbox.run("models show cancer@champion --json");
+    REQUIRE(shown.exit_code == 0);
+    CHECK(shown.json().at("registered_by") == "ci-bot");
+    const auto log = sandbox.run("audit log --action alias.promote --json");
+    REQUIRE(log.exit_code == 0);
+    CHECK(json::parse(log.out.substr(0, log.out.find('\n'))).at("actor") == "ci-bot");
+}
+
+TEST_CASE("promote: a model the pipeline did not register, and a missing champion, fail naming the fix",
+          "[governance]") {
+    Sandbox sandbox;
+    const std::string head = R"(pipeline "mistakes"
+local data = stage "data.csv" { id = "load", path = ")" + breast_cancer_csv() + R"(" }
+local split = stage "data.split" { table = data.table, seed = 1, stratify = "malignant" }
+local model = stage "train.linear" { id = "train", train = split.train, target = "malignant", objective = "logistic" }
+)";
+    sandbox.write("unregistered.lua", head + R"(stage "govern.promote" { model = model.model, name = "cancer", alias = "champion" }
+)");
+    const auto unregistered = sandbox.run("run unregistered.lua");
+    INFO(unregistered.out << unregistered.err);
+    CHECK(unregistered.exit_code == 1);
+    CHECK_THAT(stage_line(unregistered, "promote"),
+               Catch::Contains("is not a registered version of 'cancer'") && Catch::Contains("deploy.export") &&
+                   Catch::Contains("after"));
+
+    sandbox.write("no_champion.lua", head + R"(local champion = registered_model "cancer@champion"
+stage "train.evaluate" { model = champion.model, data = split.test, target = "malignant" }
+)");
+    const auto missing = sandbox.run("run no_champion.lua");
+    INFO(missing.out << missing.err);
+    CHECK(missing.exit_code == 1);
+    CHECK(stage_status(missing, "model") == "failed");
+    CHECK_THAT(stage_line(missing, "model"), Catch::Contains("cancer"));
+    CHECK(stage_status(missing, "evaluate") == "skipped");
+}
+
+TEST_CASE("promote: bad govern.promote and registered_model declarations name the file and line", "[governance]") {
+    Sandbox sandbox;
+    sandbox.write("bad.lua", R"(pipeline "bad"
+local data = stage "data.csv" { id = "load", path = "x.csv" }
+stage "govern.promote" { model = data.table, name = "cancer" }
+registered_model { "cancer@champion", otherwize = data.table }
+registered_model(42)
+)");
+    const auto result = sandbox.run("validate bad.lua");
+    INFO(result.out << result.err);
+    CHECK(result.exit_code == 2);
+    CHECK_THAT(result.err, Catch::Contains("bad.lua:5") && Catch::Contains("registered_model"));
+
+    sandbox.write("bad2.lua", R"(pipeline "bad"
+local data = stage "data.csv" { id = "load", path = "x.csv" }
+stage "govern.promote" { model = data.table, name = "cancer" }
+registered_model { "cancer@champion", otherwize = data.table }
+)");
+    const auto fields = sandbox.run("validate bad2.lua");
+    INFO(fields.out << fields.err);
+    CHECK(fields.exit_code == 2);
+    CHECK_THAT(fields.err, Catch::Contains("bad2.lua:3: stage 'promote' (govern.promote): ") &&
+                               Catch::Contains("missing required config key 'alias'"));
+    CHECK_THAT(fields.err, Catch::Contains("input 'model' takes a model, but load.table is a table"));
+    CHECK_THAT(fields.err, Catch::Contains("bad2.lua:4: stage 'model' (registry.model): unknown key 'otherwize'") &&
+                               Catch::Contains("did you mean otherwise?"));
+}
+
+TEST_CASE("promote: after a run, plan shows the core stages run every time and the rest cached", "[governance]") {
+    Sandbox sandbox;
+    sandbox.write("champion.lua", champion_script());
+    REQUIRE(sandbox.run("run champion.lua").exit_code == 0);
+    const auto plan = sandbox.run("plan champion.lua");
+    INFO(plan.out << plan.err);
+    REQUIRE(plan.exit_code == 0);
+    CHECK(plan_verdict(plan, "train") == "cached");
+    CHECK(plan_verdict(plan, "promote") == "runs");
+    CHECK_THAT(plan_line(plan, "promote"), Catch::Contains("reads the model registry: runs every time"));
+    CHECK_THAT(plan_line(plan, "champion"), Catch::Contains("reads the model registry: runs every time"));
+}

@@ -4,6 +4,7 @@
 #include "cli/exit_codes.hpp"
 #include "cli/governance_view.hpp"
 #include "cli/store_view.hpp"
+#include "govern/audit_coverage.hpp"
 #include "govern/audit_log.hpp"
 #include "govern/file_signature.hpp"
 #include "govern/store_key.hpp"
@@ -191,6 +192,12 @@ int audit_verify(CliContext& context, const Args& args) {
     std::error_code error;
     if (!fs::exists(key_file, error)) {
         if (args.key.empty() && govern::read_audit(store.db(), {}).empty()) {
+            // No key was ever made, so nothing was audited: then nothing governed may exist either.
+            if (const auto problem = govern::audit_coverage_problem(store.db()); !problem.empty()) {
+                std::cerr << "trellis: error: audit log tampered with: the log and the store key are gone, but " << problem
+                          << "\n";
+                return exit_run_failed;
+            }
             std::cout << "the audit log is empty\n";
             return exit_ok;
         }
@@ -198,14 +205,24 @@ int audit_verify(CliContext& context, const Args& args) {
     }
     public_hex = govern::read_public_key_hex(key_file);
     const auto verdict = govern::verify_audit(store.db(), public_hex);
+    // The head, to keep outside the store: a later verify that finds fewer entries, or another
+    // hash at this seq, shows the log was cut or rewritten by someone holding the key.
+    govern::AuditFilter last_entry;
+    last_entry.limit = 1;
+    const auto newest = govern::read_audit(store.db(), last_entry);
+    const json head = newest.empty() ? json() : json({{"seq", newest.back().seq}, {"hash", newest.back().hash}});
     if (args.json) {
         std::cout << core::dump_json({{"ok", verdict.ok()}, {"entries", verdict.entries},
                                       {"first_bad", verdict.first_bad ? json(*verdict.first_bad) : json()},
-                                      {"problem", verdict.problem}, {"key", govern::key_id(public_hex)}}, 2)
+                                      {"problem", verdict.problem}, {"key", govern::key_id(public_hex)}, {"head", head}},
+                                     2)
                   << "\n";
     } else if (verdict.ok()) {
         std::cout << "audit log intact: " << verdict.entries << " entries, chain and signatures verify with store key "
-                  << govern::key_id(public_hex) << "\n";
+                  << govern::key_id(public_hex) << ", and every governed row is accounted for"
+                  << (head.is_null() ? "" : "; head " + std::to_string(head["seq"].get<int64_t>()) + " " +
+                                                head["hash"].get<std::string>().substr(0, 16))
+                  << "\n";
     }
     if (!verdict.ok()) {
         std::cerr << "trellis: error: audit log tampered with: " << verdict.problem << "\n";

@@ -1,5 +1,7 @@
 #include "govern/audit_log.hpp"
 
+#include "govern/audit_coverage.hpp"
+
 #include "store/digest.hpp"
 #include "store/metadata_store.hpp"
 
@@ -150,7 +152,10 @@ AuditVerdict verify_audit(store::Database& db, const std::string& public_hex) {
     const int64_t last = expected_seq - 1;
     auto head = db.prepare("SELECT seq, hash, signature FROM audit_head WHERE id = 1");
     if (!head.step()) {
-        if (last == 0) return verdict;
+        if (last == 0) { // an empty log: then the governed tables must be empty too
+            verdict.problem = audit_coverage_problem(db);
+            return verdict;
+        }
         return bad(last, "the signed head is missing (deleted) while the log has " + std::to_string(last) + " entries");
     }
     const int64_t head_seq = head.int64(0);
@@ -167,6 +172,7 @@ AuditVerdict verify_audit(store::Database& db, const std::string& public_hex) {
                                      "head was rolled back)");
     if (head_hash != previous)
         return bad(last, "entry " + std::to_string(last) + " does not match the signed head's hash");
+    if (std::string problem = audit_coverage_problem(db); !problem.empty()) verdict.problem = problem;
     return verdict;
 }
 

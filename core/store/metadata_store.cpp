@@ -604,8 +604,9 @@ int64_t MetadataStore::register_model(const ModelRow& model) {
     }
     auto insert = db_.prepare("INSERT INTO models (name, version, artifact_digest, execution_id, uri, registered_at, "
                               "registered_by, card) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    const std::optional<std::string> by = model.registered_by.empty() ? std::nullopt
-                                                                      : std::optional<std::string>(model.registered_by);
+    // Never NULL from this schema on: a NULL registrant marks a model registered before the audit
+    // log existed, which audit verify cannot account for.
+    const std::string by = model.registered_by.empty() ? "unknown" : model.registered_by;
     insert.bind(1, name)
         .bind(2, version)
         .bind(3, digest)

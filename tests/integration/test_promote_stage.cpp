@@ -204,3 +204,55 @@ TEST_CASE("promote: after a run, plan shows the core stages run every time and t
     CHECK_THAT(plan_line(plan, "promote"), Catch::Contains("reads the model registry: runs every time"));
     CHECK_THAT(plan_line(plan, "champion"), Catch::Contains("reads the model registry: runs every time"));
 }
+
+TEST_CASE("audit verify: changes made beside trellis to the governed tables are caught", "[governance]") {
+    Sandbox sandbox;
+    sandbox.write("champion.lua", champion_script());
+    sandbox.write("policy.json", R"({"metrics": {"roc_auc": ">= 0.9"}})");
+    REQUIRE(sandbox.run("models policy set cancer@champion policy.json").exit_code == 0);
+    REQUIRE(sandbox.run("run champion.lua").exit_code == 0);
+    REQUIRE(sandbox.run("run champion.lua --set seed=7 --set required=false").exit_code == 0);
+    const auto made = sandbox.run("tokens create --role approver --name bob");
+    REQUIRE(made.exit_code == 0);
+    const std::string token = made.out.substr(0, made.out.find('\n'));
+    REQUIRE(sandbox.run("models approve cancer:2 --reason 'looked fine'", "TRELLIS_TOKEN=" + token).exit_code == 0);
+    REQUIRE(sandbox.run("roles grant alice approver").exit_code == 0);
+    REQUIRE(sandbox.run("tokens revoke " + token.substr(8, 8)).exit_code == 0);
+    REQUIRE(alias_version(sandbox, "cancer@champion") == 2); // the second passed the policy too
+    const auto intact = sandbox.run("audit verify");
+    INFO(intact.out << intact.err);
+    REQUIRE(intact.exit_code == 0);
+    CHECK_THAT(intact.out, Catch::Contains("every governed row is accounted for"));
+
+    const auto store = sandbox.dir() / ".trellis";
+    const auto backup = sandbox.dir() / "store-backup";
+    std::filesystem::copy(store, backup, std::filesystem::copy_options::recursive);
+    const std::vector<std::pair<std::string, std::string>> changes = {
+        {"UPDATE model_aliases SET version = 1", "cancer@champion points at version 1"},
+        {"DELETE FROM promotion_policies", "the promotion policy of cancer@champion was removed"},
+        {"UPDATE tokens SET revoked_at = NULL", "was un-revoked"},
+        {"UPDATE tokens SET hash = 'ab' || substr(hash, 3)", "was made or changed"},
+        {"INSERT INTO approvals (name, version, identity, role, decision, reason, at) "
+         "VALUES ('cancer', 2, 'eve', 'approver', 'approved', 'x', 1)",
+         "the decision 'approved' by eve on cancer:2"},
+        {"UPDATE roles SET role = 'admin'", "alice was given role admin"},
+        {"UPDATE models SET artifact_digest = (SELECT artifact_digest FROM models WHERE version = 1) WHERE version = 2",
+         "model cancer:2 is registered with artifact"},
+        {"DELETE FROM audit_log; DELETE FROM audit_head", "model cancer:1 is registered"},
+    };
+    for (const auto& [sql, expected] : changes) {
+        INFO(sql);
+        std::filesystem::remove_all(store);
+        std::filesystem::copy(backup, store, std::filesystem::copy_options::recursive);
+        {
+            SqliteDb db(store / "metadata.db", false);
+            db.query("PRAGMA foreign_keys = OFF");
+            std::istringstream statements(sql);
+            for (std::string statement; std::getline(statements, statement, ';');)
+                if (statement.find_first_not_of(' ') != std::string::npos) db.query(statement);
+        }
+        const auto verdict = sandbox.run("audit verify");
+        CHECK(verdict.exit_code == 1);
+        CHECK_THAT(verdict.err, Catch::Contains("audit log tampered with") && Catch::Contains(expected));
+    }
+}

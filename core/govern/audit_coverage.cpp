@@ -1,0 +1,207 @@
+#include "govern/audit_coverage.hpp"
+
+#include "govern/audit_log.hpp"
+
+#include <map>
+#include <optional>
+#include <set>
+#include <vector>
+
+namespace trellis::govern {
+
+namespace {
+
+using nlohmann::json;
+
+// The audit entries by object, oldest first.
+class AuditIndex {
+public:
+    explicit AuditIndex(store::Database& db) : entries_(read_audit(db, {})) {
+        for (const auto& entry : entries_) by_object_[entry.object].push_back(&entry);
+    }
+
+    // The newest entry on `object` whose action is one of `actions`.
+    const AuditEntry* latest(const std::string& object, const std::set<std::string>& actions) const {
+        auto it = by_object_.find(object);
+        if (it == by_object_.end()) return nullptr;
+        for (auto entry = it->second.rbegin(); entry != it->second.rend(); ++entry)
+            if (actions.count((*entry)->action)) return *entry;
+        return nullptr;
+    }
+
+    // Every entry on `object` with `action`.
+    std::vector<const AuditEntry*> all(const std::string& object, const std::string& action) const {
+        std::vector<const AuditEntry*> out;
+        if (auto it = by_object_.find(object); it != by_object_.end())
+            for (const auto* entry : it->second)
+                if (entry->action == action) out.push_back(entry);
+        return out;
+    }
+
+    const std::vector<AuditEntry>& entries() const { return entries_; }
+
+private:
+    std::vector<AuditEntry> entries_;
+    std::map<std::string, std::vector<const AuditEntry*>> by_object_;
+};
+
+json field(const AuditEntry& entry, const char* key) {
+    return entry.after.is_object() && entry.after.contains(key) ? entry.after[key] : json();
+}
+
+const std::string unaccounted = " without an audit entry (changed beside trellis)";
+
+std::string check_models(store::Database& db, const AuditIndex& audit) {
+    auto query = db.prepare("SELECT name, version, artifact_digest, status FROM models WHERE registered_by IS NOT NULL "
+                            "ORDER BY name, version");
+    while (query.step()) {
+        const std::string object = query.text(0) + ":" + std::to_string(query.int64(1));
+        bool registered = false;
+        for (const auto* entry : audit.all(object, "model.register"))
+            registered = registered || field(*entry, "artifact") == query.text(2);
+        if (!registered) return "model " + object + " is registered with artifact " + query.text(2).substr(0, 12) + unaccounted;
+        const auto* status = audit.latest(object, {"model.archive", "model.restore"});
+        const std::string audited = status ? field(*status, "status").get<std::string>() : "active";
+        if (audited != query.text(3))
+            return "model " + object + " is " + query.text(3) + ", but the audit log has it " + audited +
+                   ": it was changed" + unaccounted;
+    }
+    return {};
+}
+
+std::string check_aliases(store::Database& db, const AuditIndex& audit) {
+    static const std::set<std::string> moves = {"alias.set", "alias.promote", "alias.delete"};
+    std::set<std::string> present;
+    auto query = db.prepare("SELECT name, alias, version FROM model_aliases ORDER BY name, alias");
+    while (query.step()) {
+        const std::string object = query.text(0) + "@" + query.text(1);
+        present.insert(object);
+        const auto* last = audit.latest(object, moves);
+        if (!last || last->action == "alias.delete" || field(*last, "version") != json(query.int64(2)))
+            return object + " points at version " + std::to_string(query.int64(2)) +
+                   (last && last->action != "alias.delete"
+                        ? ", but the audit log last moved it to " + field(*last, "version").dump() + ": it was moved"
+                        : "") +
+                   unaccounted;
+    }
+    std::set<std::string> checked;
+    for (const auto& entry : audit.entries()) {
+        if (!moves.count(entry.action) || !checked.insert(entry.object).second) continue;
+        const auto* last = audit.latest(entry.object, moves);
+        if (last->action != "alias.delete" && !present.count(entry.object))
+            return entry.object + " was deleted" + unaccounted;
+    }
+    return {};
+}
+
+std::string check_policies(store::Database& db, const AuditIndex& audit) {
+    static const std::set<std::string> changes = {"policy.set", "policy.remove"};
+    std::set<std::string> present;
+    auto query = db.prepare("SELECT name, alias, policy FROM promotion_policies ORDER BY name, alias");
+    while (query.step()) {
+        const std::string object = query.text(0) + "@" + query.text(1);
+        present.insert(object);
+        const auto* last = audit.latest(object, changes);
+        if (!last || last->action != "policy.set" || last->after != json::parse(query.text(2), nullptr, false))
+            return "the promotion policy of " + object + " was set" + unaccounted;
+    }
+    std::set<std::string> checked;
+    for (const auto& entry : audit.entries()) {
+        if (!changes.count(entry.action) || !checked.insert(entry.object).second) continue;
+        if (audit.latest(entry.object, changes)->action == "policy.set" && !present.count(entry.object))
+            return "the promotion policy of " + entry.object + " was removed" + unaccounted;
+    }
+    return {};
+}
+
+std::string check_approvals(store::Database& db, const AuditIndex& audit) {
+    auto query = db.prepare("SELECT name, version, identity, decision, reason FROM approvals ORDER BY id");
+    while (query.step()) {
+        const std::string object = query.text(0) + ":" + std::to_string(query.int64(1));
+        const std::string action = query.text(3) == "approved" ? "approval.approve" : "approval.reject";
+        bool found = false;
+        for (const auto* entry : audit.all(object, action))
+            found = found || (entry->actor == query.text(2) && field(*entry, "reason") == query.text(4));
+        if (!found) return "the decision '" + query.text(3) + "' by " + query.text(2) + " on " + object + " was recorded" + unaccounted;
+    }
+    return {};
+}
+
+std::string check_roles(store::Database& db, const AuditIndex& audit) {
+    static const std::set<std::string> changes = {"role.grant", "role.revoke"};
+    std::set<std::string> present;
+    auto query = db.prepare("SELECT identity, role FROM roles ORDER BY identity");
+    while (query.step()) {
+        const std::string object = "identity " + query.text(0);
+        present.insert(object);
+        const auto* last = audit.latest(object, changes);
+        if (!last || last->action != "role.grant" || field(*last, "role") != query.text(1))
+            return query.text(0) + " was given role " + query.text(1) + unaccounted;
+    }
+    std::set<std::string> checked;
+    for (const auto& entry : audit.entries()) {
+        if (!changes.count(entry.action) || !checked.insert(entry.object).second) continue;
+        if (audit.latest(entry.object, changes)->action == "role.grant" && !present.count(entry.object))
+            return "the role of " + entry.object.substr(9) + " was revoked" + unaccounted;
+    }
+    return {};
+}
+
+std::string check_tokens(store::Database& db, const AuditIndex& audit) {
+    auto query = db.prepare("SELECT id, identity, role, expires_at, revoked_at, hash FROM tokens ORDER BY id");
+    while (query.step()) {
+        const std::string object = "token " + query.text(0);
+        const auto made = audit.all(object, "token.create");
+        if (made.size() != 1 || field(*made[0], "identity") != query.text(1) || field(*made[0], "role") != query.text(2) ||
+            field(*made[0], "expires_at") != json(query.real(3)) || field(*made[0], "hash") != query.text(5))
+            return "token " + query.text(0) + " (" + query.text(1) + ", " + query.text(2) + ") was made or changed" + unaccounted;
+        const bool revoked_in_log = !audit.all(object, "token.revoke").empty();
+        if (revoked_in_log && query.is_null(4)) return "token " + query.text(0) + " was un-revoked" + unaccounted;
+        if (!revoked_in_log && !query.is_null(4)) return "token " + query.text(0) + " was revoked" + unaccounted;
+    }
+    return {};
+}
+
+std::string check_trusted_keys(store::Database& db, const AuditIndex& audit) {
+    static const std::set<std::string> changes = {"key.trust", "key.distrust"};
+    std::set<std::string> present;
+    auto query = db.prepare("SELECT key_id, public_key FROM trusted_keys ORDER BY key_id");
+    while (query.step()) {
+        const std::string object = "key " + query.text(0);
+        present.insert(object);
+        const auto* last = audit.latest(object, changes);
+        if (!last || last->action != "key.trust" || field(*last, "public_key") != query.text(1))
+            return "key " + query.text(0) + " was trusted" + unaccounted;
+    }
+    std::set<std::string> checked;
+    for (const auto& entry : audit.entries()) {
+        if (!changes.count(entry.action) || !checked.insert(entry.object).second) continue;
+        if (audit.latest(entry.object, changes)->action == "key.trust" && !present.count(entry.object))
+            return entry.object + " was distrusted" + unaccounted;
+    }
+    return {};
+}
+
+std::string check_signatures(store::Database& db, const AuditIndex& audit) {
+    auto query = db.prepare("SELECT name, version, key_id, sha256 FROM model_signatures ORDER BY name, version, key_id");
+    while (query.step()) {
+        const std::string object = query.text(0) + ":" + std::to_string(query.int64(1));
+        bool found = false;
+        for (const auto* entry : audit.all(object, "model.sign"))
+            found = found || (field(*entry, "key") == query.text(2) && field(*entry, "sha256") == query.text(3));
+        if (!found) return "the signature of " + object + " by key " + query.text(2) + " was recorded" + unaccounted;
+    }
+    return {};
+}
+
+} // namespace
+
+std::string audit_coverage_problem(store::Database& db) {
+    const AuditIndex audit(db);
+    for (auto check : {check_models, check_aliases, check_policies, check_approvals, check_roles, check_tokens,
+                       check_trusted_keys, check_signatures})
+        if (std::string problem = check(db, audit); !problem.empty()) return problem;
+    return {};
+}
+
+} // namespace trellis::govern

@@ -143,18 +143,31 @@ int show(CliContext& context, const ModelsArgs& args) {
     return exit_ok;
 }
 
+// --json of a command that changed a version: the version as it is now.
+void print_version_json(GovernedStore& store, const std::string& label) {
+    std::cout << core::dump_json(registry::version_json(registry::load_version(store.db(), label)), 2) << "\n";
+}
+
+// NAME:VERSION of a reference, resolved before a change that could make it name another version.
+std::string resolved_label(GovernedStore& store, const std::string& reference) {
+    const auto version = registry::load_version(store.db(), reference);
+    return version.name + ":" + std::to_string(version.version);
+}
+
 int alias(CliContext& context, const ModelsArgs& args) {
     const auto [name, alias_name] = split_alias(args.reference);
     auto store = open_governed(context, false);
     if (args.remove) {
         if (!args.second.empty()) throw UsageError("models alias --delete takes no version");
         registry::delete_alias(store.gov(), name, alias_name);
-        std::cout << "deleted " << name << "@" << alias_name << "\n";
+        if (args.json) std::cout << core::dump_json({{"name", name}, {"alias", alias_name}, {"deleted", true}}, 2) << "\n";
+        else std::cout << "deleted " << name << "@" << alias_name << "\n";
         return exit_ok;
     }
     if (args.second.empty()) {
         const auto version = registry::load_version(store.db(), args.reference);
-        std::cout << version_text(version) << "\n";
+        if (args.json) print_version_json(store, args.reference);
+        else std::cout << version_text(version) << "\n";
         return exit_ok;
     }
     std::string text = args.second;
@@ -168,7 +181,8 @@ int alias(CliContext& context, const ModelsArgs& args) {
         throw UsageError("models alias " + args.reference + ": '" + args.second + "' is not a version number");
     }
     registry::set_alias(store.gov(), name, alias_name, number);
-    std::cout << name << "@" << alias_name << " -> " << name << ":" << number << "\n";
+    if (args.json) print_version_json(store, name + ":" + std::to_string(number));
+    else std::cout << name << "@" << alias_name << " -> " << name << ":" << number << "\n";
     return exit_ok;
 }
 
@@ -204,14 +218,21 @@ int promote(CliContext& context, const ModelsArgs& args) {
 
 int status(CliContext& context, const ModelsArgs& args, bool archived) {
     auto store = open_governed(context, false);
-    registry::set_status(store.gov(), args.reference, archived);
-    std::cout << (archived ? "archived " : "restored ") << args.reference << "\n";
+    const std::string label = resolved_label(store, args.reference);
+    registry::set_status(store.gov(), label, archived);
+    if (args.json) print_version_json(store, label);
+    else std::cout << (archived ? "archived " : "restored ") << label << "\n";
     return exit_ok;
 }
 
 int decide(CliContext& context, const ModelsArgs& args, bool approve) {
     auto store = open_governed(context, false);
-    registry::decide(store.gov(), args.reference, approve, args.reason);
+    const std::string label = resolved_label(store, args.reference);
+    registry::decide(store.gov(), label, approve, args.reason);
+    if (args.json) {
+        print_version_json(store, label);
+        return exit_ok;
+    }
     std::cout << (approve ? "approved " : "rejected ") << args.reference << " as " << store.gov().who().name << " ("
               << govern::to_string(store.gov().who().role) << ")\n";
     return exit_ok;
@@ -221,13 +242,17 @@ int tag(CliContext& context, const ModelsArgs& args) {
     const auto equals = args.second.find('=');
     if (equals == std::string::npos || equals == 0) throw UsageError("models tag: expected KEY=VALUE, e.g. team=risk");
     auto store = open_governed(context, false);
-    registry::set_tag(store.gov(), args.reference, args.second.substr(0, equals), args.second.substr(equals + 1));
+    const std::string label = resolved_label(store, args.reference);
+    registry::set_tag(store.gov(), label, args.second.substr(0, equals), args.second.substr(equals + 1));
+    if (args.json) print_version_json(store, label);
     return exit_ok;
 }
 
 int describe(CliContext& context, const ModelsArgs& args) {
     auto store = open_governed(context, false);
-    registry::set_description(store.gov(), args.reference, args.second);
+    const std::string label = resolved_label(store, args.reference);
+    registry::set_description(store.gov(), label, args.second);
+    if (args.json) print_version_json(store, label);
     return exit_ok;
 }
 
@@ -341,6 +366,7 @@ void add_models_command(CLI::App& app, std::function<CliContext&()> context, std
         command->add_option("ALIAS", args->reference, "NAME@ALIAS, e.g. churn@challenger")->required();
         command->add_option("VERSION", args->second, "Version to point it at (omit to show it)");
         command->add_flag("--delete", args->remove, "Delete the alias");
+        command->add_flag("--json", args->json, "Print JSON");
         bind(command, args, alias);
     }
     {
@@ -349,30 +375,30 @@ void add_models_command(CLI::App& app, std::function<CliContext&()> context, std
         bind(command, args, promote);
     }
     {
-        auto [command, args] = reference_command("archive", "Archive a version (admin)", false);
+        auto [command, args] = reference_command("archive", "Archive a version (admin)", true);
         bind(command, args, [](CliContext& c, const ModelsArgs& a) { return status(c, a, true); });
     }
     {
-        auto [command, args] = reference_command("restore", "Make an archived version active again (admin)", false);
+        auto [command, args] = reference_command("restore", "Make an archived version active again (admin)", true);
         bind(command, args, [](CliContext& c, const ModelsArgs& a) { return status(c, a, false); });
     }
     {
-        auto [command, args] = reference_command("approve", "Approve a version (approver; not its registrant)", false);
+        auto [command, args] = reference_command("approve", "Approve a version (approver; not its registrant)", true);
         command->add_option("--reason", args->reason, "Why (recorded in the audit log)")->required();
         bind(command, args, [](CliContext& c, const ModelsArgs& a) { return decide(c, a, true); });
     }
     {
-        auto [command, args] = reference_command("reject", "Reject a version (approver; not its registrant)", false);
+        auto [command, args] = reference_command("reject", "Reject a version (approver; not its registrant)", true);
         command->add_option("--reason", args->reason, "Why (recorded in the audit log)")->required();
         bind(command, args, [](CliContext& c, const ModelsArgs& a) { return decide(c, a, false); });
     }
     {
-        auto [command, args] = reference_command("tag", "Set a tag on a version", false);
+        auto [command, args] = reference_command("tag", "Set a tag on a version", true);
         command->add_option("KEY=VALUE", args->second, "The tag")->required();
         bind(command, args, tag);
     }
     {
-        auto [command, args] = reference_command("describe", "Set a version's description", false);
+        auto [command, args] = reference_command("describe", "Set a version's description", true);
         command->add_option("TEXT", args->second, "The description")->required();
         bind(command, args, describe);
     }

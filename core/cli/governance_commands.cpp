@@ -62,8 +62,7 @@ int tokens_create(CliContext& context, const Args& args) {
     } else {
         std::cout << made.token << "\n";
         std::cerr << "token " << made.row.id << " for " << identity << " (" << args.role << "), expires "
-                  << local_time(expires) << ". It is shown only now: keep it secret. Use it as TRELLIS_TOKEN or "
-                  << "an HTTP bearer token.\n";
+                  << local_time(expires) << ". It is shown only now: keep it secret. Use it as TRELLIS_TOKEN.\n";
     }
     return exit_ok;
 }
@@ -273,6 +272,8 @@ int keys_list(CliContext& context, const Args& args) {
     }
     std::vector<std::vector<std::string>> trusted = {{"KEY", "NAME", "ADDED BY", "WHEN"}};
     if (auto metadata = open_metadata(context)) {
+        // A bad TRELLIS_TOKEN is refused here as by every other command.
+        govern::Governance(metadata->db(), context.settings().store_path(), token_from_environment(), unix_now());
         auto query = metadata->db().prepare("SELECT key_id, name, added_by, added_at, public_key FROM trusted_keys ORDER BY added_at");
         while (query.step()) {
             out["trusted"].push_back({{"key", query.text(0)}, {"name", query.text(1)}, {"added_by", query.text(2)},
@@ -340,7 +341,14 @@ int sign(CliContext& context, const Args& args) {
     if (args.key.empty()) throw UsageError("sign: give --key NAME (a key from trellis keys generate) or --key FILE.pem");
     const auto key = govern::SigningKey::load(private_key_file(context, args.key));
     if (names_file(args.first)) {
-        const auto signature = govern::sign_file(args.first, key, govern::os_user_name(), unix_now());
+        // The signer is who is acting: the token's identity when TRELLIS_TOKEN is set.
+        std::string signer = govern::os_user_name();
+        if (auto token = token_from_environment()) {
+            auto metadata = open_metadata(context);
+            if (!metadata) throw UsageError("sign: TRELLIS_TOKEN is set but there is no store to check it against");
+            signer = govern::Governance(metadata->db(), context.settings().store_path(), token, unix_now()).who().name;
+        }
+        const auto signature = govern::sign_file(args.first, key, signer, unix_now());
         std::cout << "signed " << args.first << " (sha256 " << signature.sha256.substr(0, 12) << ") with key "
                   << signature.key_id << ": " << govern::signature_path(args.first).string() << "\n";
         return exit_ok;
@@ -388,7 +396,7 @@ void add_governance_commands(CLI::App& app, std::function<CliContext&()> context
         return std::make_pair(parent->add_subcommand(name, help), args);
     };
 
-    auto* tokens = app.add_subcommand("tokens", "API tokens for HTTP clients and TRELLIS_TOKEN (admin)");
+    auto* tokens = app.add_subcommand("tokens", "API tokens: act as an identity and role with TRELLIS_TOKEN (admin)");
     tokens->require_subcommand(1);
     {
         auto [command, args] = make(tokens, "create", "Make a token; it is printed once");

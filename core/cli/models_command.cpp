@@ -8,6 +8,7 @@
 #include "registry/model_card.hpp"
 #include "registry/model_registry.hpp"
 #include "registry/promotion.hpp"
+#include "store/clock.hpp"
 #include "util/json_text.hpp"
 
 #include <fstream>
@@ -53,6 +54,8 @@ std::string metrics_text(const std::map<std::string, double>& metrics, size_t at
 
 int list(CliContext& context, const ModelsArgs& args) {
     auto metadata = open_metadata(context);
+    if (metadata) // a bad TRELLIS_TOKEN is refused here as by every other command
+        govern::Governance(metadata->db(), context.settings().store_path(), token_from_environment(), store::unix_now());
     const auto models = metadata ? registry::list_models(metadata->db()) : std::vector<registry::ModelSummary>{};
     if (args.json) {
         json out = json::array();
@@ -80,7 +83,9 @@ int list(CliContext& context, const ModelsArgs& args) {
 
 int versions(CliContext& context, const ModelsArgs& args) {
     auto store = open_governed(context, false);
-    const auto found = registry::list_versions(store.db(), args.reference);
+    // `versions churn:3` or `versions churn@champion` means the model churn.
+    const std::string name = args.reference.substr(0, args.reference.find_first_of(":@"));
+    const auto found = registry::list_versions(store.db(), name);
     if (args.json) {
         json out = json::array();
         for (const auto& version : found) out.push_back(registry::version_json(version));
@@ -180,7 +185,7 @@ int alias(CliContext& context, const ModelsArgs& args) {
     } catch (const std::exception&) {
         throw UsageError("models alias " + args.reference + ": '" + args.second + "' is not a version number");
     }
-    registry::set_alias(store.gov(), name, alias_name, number);
+    registry::set_alias(store.gov(), name, alias_name, number, context.settings().require_signed_models());
     if (args.json) print_version_json(store, name + ":" + std::to_string(number));
     else std::cout << name << "@" << alias_name << " -> " << name << ":" << number << "\n";
     return exit_ok;
@@ -245,6 +250,7 @@ int tag(CliContext& context, const ModelsArgs& args) {
     const std::string label = resolved_label(store, args.reference);
     registry::set_tag(store.gov(), label, args.second.substr(0, equals), args.second.substr(equals + 1));
     if (args.json) print_version_json(store, label);
+    else std::cout << "tagged " << label << " " << args.second << "\n";
     return exit_ok;
 }
 
@@ -253,6 +259,7 @@ int describe(CliContext& context, const ModelsArgs& args) {
     const std::string label = resolved_label(store, args.reference);
     registry::set_description(store.gov(), label, args.second);
     if (args.json) print_version_json(store, label);
+    else std::cout << "described " << label << "\n";
     return exit_ok;
 }
 

@@ -1,5 +1,7 @@
 #include "cli/plugins_command.hpp"
 
+#include "exec/core_stages.hpp"
+
 #include "cli/exit_codes.hpp"
 #include "util/join.hpp"
 #include "util/json_text.hpp"
@@ -74,7 +76,8 @@ int list_plugins(CliContext& context, bool as_json) {
         if (file.active()) continue;
         if (!header) std::cout << "\nNot loaded:\n";
         header = true;
-        broken = broken || !file.scan.ok();
+        // A refusal for want of a signature is checked again on every start, not cached.
+        broken = broken || (!file.scan.ok() && file.scan.reason.rfind("refused (trust.", 0) != 0);
         if (!file.scan.ok()) std::cout << "  " << file.scan.path.string() << ": " << file.scan.reason << "\n";
         else
             std::cout << "  " << file.scan.path.string() << ": duplicate plugin name '" << file.scan.manifest->name
@@ -94,10 +97,38 @@ void print_ports(const char* title, const std::vector<core::PortManifest>& ports
                   << (port.doc.empty() ? "" : ": " + port.doc) << "\n";
 }
 
+void print_stage(const core::StageManifest& stage) {
+    std::cout << "\n  stage " << stage.name << " (" << stage.kind << ")"
+              << (stage.description.empty() ? "" : ": " + stage.description) << "\n";
+    print_ports("inputs", stage.inputs);
+    print_ports("outputs", stage.outputs);
+    std::cout << "    config:" << (stage.config.empty() ? " none" : "") << "\n";
+    for (const auto& key : stage.config) {
+        std::cout << "      " << key.key << " (" << key.type
+                  << (key.required ? ", required" : key.default_value ? ", default " + core::dump_json(*key.default_value) : ", optional")
+                  << ")" << (key.doc.empty() ? "" : ": " + key.doc) << "\n";
+    }
+}
+
+// `plugins info trellis`, or a core stage's name: the stages the core provides itself.
+int core_stages_info(bool as_json) {
+    if (as_json) {
+        nlohmann::json out = {{"name", "trellis"}, {"version", TRELLIS_VERSION}, {"core", true},
+                              {"stages", core::core_stage_manifests()}};
+        std::cout << core::dump_json(out, 2) << "\n";
+        return exit_ok;
+    }
+    std::cout << "trellis " << TRELLIS_VERSION << "\n  the stages the core provides itself: they read and change the "
+                 "model registry, and always run\n";
+    for (const auto& stage : core::core_stage_manifests()) print_stage(stage);
+    return exit_ok;
+}
+
 int plugin_info(CliContext& context, const std::string& name, bool as_json) {
     auto& registry = context.registry();
     const core::PluginFile* file = registry.find_plugin(name);
     if (!file) file = registry.find_stage_provider(name); // a stage name finds its plugin too
+    if (!file && (name == "trellis" || core::core_stage_manifest(name))) return core_stages_info(as_json);
     if (!file) {
         std::vector<std::string> candidates = registry.stage_names();
         for (const auto& f : registry.files())
@@ -124,18 +155,7 @@ int plugin_info(CliContext& context, const std::string& name, bool as_json) {
               << "  license: " << (m.license.empty() ? "-" : m.license) << "\n"
               << "  api:     " << m.api_major << "." << m.api_minor << "\n"
               << "  file:    " << file->scan.path.string() << "\n";
-    for (const auto& stage : m.stages) {
-        std::cout << "\n  stage " << stage.name << " (" << stage.kind << ")"
-                  << (stage.description.empty() ? "" : ": " + stage.description) << "\n";
-        print_ports("inputs", stage.inputs);
-        print_ports("outputs", stage.outputs);
-        std::cout << "    config:" << (stage.config.empty() ? " none" : "") << "\n";
-        for (const auto& key : stage.config) {
-            std::cout << "      " << key.key << " (" << key.type
-                      << (key.required ? ", required" : key.default_value ? ", default " + core::dump_json(*key.default_value) : ", optional")
-                      << ")" << (key.doc.empty() ? "" : ": " + key.doc) << "\n";
-        }
-    }
+    for (const auto& stage : m.stages) print_stage(stage);
     for (const auto& flavor : m.flavors)
         std::cout << "\n  flavor " << flavor.name << (flavor.description.empty() ? "" : ": " + flavor.description) << "\n";
     return exit_ok;

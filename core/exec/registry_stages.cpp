@@ -39,6 +39,10 @@ AttemptResult RegistryStages::registered_model(const StageNode& node, const std:
         return result;
     }
     const std::string label = version.name + ":" + std::to_string(version.version);
+    if (options_.require_signed_models)
+        if (const auto problem = registry::signature_problem(recorder_.metadata().db(), root_, version); !problem.empty())
+            return AttemptResult::failure(TRELLIS_ERR_FAILED, "not using " + label + " (" + ref +
+                                                                  "): trust.require_signed_models is on and " + problem);
     // Loading checks that the bytes are in the store and still hash to the registered digest.
     result.outputs["model"] = recorder_.load(ArtifactBytes::stored(TRELLIS_ARTIFACT_MODEL, version.digest));
     result.params["ref"] = ref;

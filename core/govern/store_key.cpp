@@ -14,6 +14,11 @@ SigningKey store_signing_key(const fs::path& root) {
     const auto private_path = store_private_key_path(root);
     std::error_code error;
     if (!fs::exists(private_path, error)) {
+        // The public half outlives a lost private key: a new key would sign on where the old one
+        // stopped, and no key would verify the whole log again.
+        if (fs::exists(store_public_key_path(root), error))
+            throw KeyError(private_path.string() + " is missing, but " + store_public_key_path(root).string() +
+                           " is there: the audit log is signed with that key; restore store.pem from a backup");
         fs::create_directories(private_path.parent_path(), error);
         if (error) throw KeyError(private_path.parent_path().string() + ": cannot create the key folder: " + error.message());
         try {

@@ -1,6 +1,7 @@
 // API tokens: made by an admin for an identity and a role, shown once, stored as a SHA-256 hash.
 // A token reads "trellis_<id>_<secret>": the id is public (lists, audit), the secret is 32
-// random bytes. HTTP endpoints take it as a bearer token; the CLI takes it from TRELLIS_TOKEN.
+// random bytes. The CLI takes it from TRELLIS_TOKEN (the HTTP server, when
+// there is one, as a bearer token).
 #pragma once
 
 #include "govern/access.hpp"

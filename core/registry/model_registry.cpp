@@ -199,12 +199,18 @@ void check_alias_name(const std::string& alias) {
         throw RegistryError("alias '" + alias + "' would read as a version; choose a name such as champion");
 }
 
-void set_alias(govern::Governance& governance, const std::string& name, const std::string& alias, int64_t version) {
+void set_alias(govern::Governance& governance, const std::string& name, const std::string& alias, int64_t version,
+               bool require_signed) {
     check_alias_name(alias);
     governance.require(Role::Developer, "set alias " + name + "@" + alias);
     auto& db = governance.db();
     store::Transaction transaction(db);
     require_exists(db, name, version);
+    if (require_signed)
+        if (const auto problem = signature_problem(db, governance.root(), load_version(db, label(name, version)));
+            !problem.empty())
+            throw RegistryError("not pointing " + name + "@" + alias + " at " + label(name, version) +
+                                ": trust.require_signed_models is on and " + problem);
     auto policy = db.prepare("SELECT 1 FROM promotion_policies WHERE name = ? AND alias = ?");
     policy.bind(1, name).bind(2, alias);
     if (policy.step())
@@ -362,7 +368,8 @@ ModelSignature sign_version(govern::Governance& governance, const std::string& r
 }
 
 std::string signature_problem(store::Database& db, const std::filesystem::path& root, const ModelVersion& version) {
-    if (version.signatures.empty()) return "model " + label(version.name, version.version) + " is not signed";
+    if (version.signatures.empty())
+        return "it is not signed (trellis sign " + label(version.name, version.version) + " --key KEY)";
     std::string problem;
     for (const auto& signature : version.signatures) {
         auto trusted = db.prepare("SELECT 1 FROM trusted_keys WHERE key_id = ? AND public_key = ?");
@@ -387,7 +394,7 @@ std::string signature_problem(store::Database& db, const std::filesystem::path& 
         }
         return {};
     }
-    return "model " + label(version.name, version.version) + ": " + problem;
+    return problem;
 }
 
 nlohmann::json version_json(const ModelVersion& version) {

@@ -102,8 +102,10 @@ std::map<std::string, double> execution_metrics(store::Database& db, int64_t exe
 void check_alias_name(const std::string& alias);
 
 // Points NAME@ALIAS at a version without a policy (developer). Refused when a promotion policy
-// guards that alias: then only `promote` moves it.
-void set_alias(govern::Governance& governance, const std::string& name, const std::string& alias, int64_t version);
+// guards that alias: then only `promote` moves it; and, with `require_signed`
+// (trust.require_signed_models), when the version has no valid signature by a trusted key.
+void set_alias(govern::Governance& governance, const std::string& name, const std::string& alias, int64_t version,
+               bool require_signed = false);
 void delete_alias(govern::Governance& governance, const std::string& name, const std::string& alias);
 
 void set_tag(govern::Governance& governance, const std::string& reference, const std::string& key,

@@ -35,7 +35,7 @@ std::vector<std::string> model_names(Database& db) {
 std::optional<ArtifactTarget> find_model(Database& db, const std::string& name, std::optional<int64_t> version) {
     auto query = version ? db.prepare("SELECT artifact_digest, version FROM models WHERE name = ?1 AND version = ?2")
                          : db.prepare("SELECT artifact_digest, version FROM models WHERE name = ?1 "
-                                      "ORDER BY version DESC LIMIT 1");
+                                      "ORDER BY status = 'active' DESC, version DESC LIMIT 1"); // NAME: newest active
     query.bind(1, name);
     if (version) query.bind(2, *version);
     if (!query.step()) return std::nullopt;
@@ -57,7 +57,7 @@ std::optional<ArtifactTarget> find_model(Database& db, const std::string& name, 
                       (hints.empty() ? "" : "; did you mean " + core::join(hints, ", ") + "?") +
                       (names.empty() ? " (no models are registered)"
                                      : " (give an artifact digest of at least " + std::to_string(min_prefix) +
-                                           " hex digits, or a model: NAME, NAME:VERSION or NAME@VERSION)"));
+                                           " hex digits, or a model: NAME, NAME:VERSION or NAME@ALIAS)"));
 }
 
 // NAME@ALIAS: the version the alias names.

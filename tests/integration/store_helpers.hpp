@@ -85,6 +85,23 @@ inline size_t count_lines(const fs::path& file) {
 
 // ---------------------------------------------------------------- hashing
 
+inline std::string hex_of(const unsigned char* bytes, unsigned int size) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned int i = 0; i < size; ++i) {
+        hex += digits[bytes[i] >> 4];
+        hex += digits[bytes[i] & 0x0f];
+    }
+    return hex;
+}
+
+inline std::string sha256_text(const std::string& text) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr);
+    return hex_of(digest, size);
+}
+
 inline std::string sha256_file(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);
     if (!in) throw std::runtime_error("cannot read " + file.string());
@@ -99,13 +116,7 @@ inline std::string sha256_file(const fs::path& file) {
     unsigned int size = 0;
     EVP_DigestFinal_ex(context, digest, &size);
     EVP_MD_CTX_free(context);
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string hex;
-    for (unsigned int i = 0; i < size; ++i) {
-        hex += digits[digest[i] >> 4];
-        hex += digits[digest[i] & 0x0f];
-    }
-    return hex;
+    return hex_of(digest, size);
 }
 
 // ---------------------------------------------------------------- SQLite

@@ -9,6 +9,7 @@
 #include "govern/file_signature.hpp"
 #include "govern/store_key.hpp"
 #include "govern/tokens.hpp"
+#include "util/atomic_file.hpp"
 #include "registry/model_registry.hpp"
 #include "util/duration.hpp"
 #include "util/json_text.hpp"
@@ -39,11 +40,18 @@ struct Args {
 // "30d", "12h" from now, or a date "2027-01-31" (UTC midnight), as Unix seconds.
 double parse_time_limit(const std::string& text, double now, const std::string& flag, bool future) {
     if (auto seconds = core::parse_duration(text)) return future ? now + *seconds : now - *seconds;
-    std::tm tm{};
-    if (strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) || strptime(text.c_str(), "%Y-%m-%d %H:%M:%S", &tm) ||
-        (std::memset(&tm, 0, sizeof tm), strptime(text.c_str(), "%Y-%m-%d", &tm)))
-        return static_cast<double>(timegm(&tm));
+    for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"}) {
+        std::tm tm{};
+        const char* end = strptime(text.c_str(), format, &tm);
+        if (end && *end == '\0') return static_cast<double>(timegm(&tm)); // the whole text, nothing after it
+    }
     throw UsageError(flag + " " + text + ": give a duration (30d, 12h, 90m) or a date (2027-01-31)");
+}
+
+// An identity for a role or a token: a user or account name, not free text.
+void check_identity_name(const std::string& name, const std::string& what) {
+    if (name.empty() || name.size() > 100 || name.find_first_of(" \t\n:@") != std::string::npos)
+        throw UsageError(what + " '" + name + "': use a name without spaces, ':' or '@' (at most 100 characters)");
 }
 
 // ---- tokens
@@ -53,6 +61,9 @@ int tokens_create(CliContext& context, const Args& args) {
     if (!role) throw UsageError("tokens create --role " + args.role + ": viewer, developer, approver or admin");
     auto store = open_governed(context, true);
     const double expires = parse_time_limit(args.expires, store.gov().now(), "--expires", true);
+    if (expires <= store.gov().now()) throw UsageError("tokens create --expires " + args.expires + ": that is in the past");
+    if (expires > store.gov().now() + 10 * 366 * 86400.0)
+        throw UsageError("tokens create --expires " + args.expires + ": at most 10 years; make a new token when it ends");
     const std::string identity = args.name.empty() ? "token-" + args.role : args.name;
     const auto made = govern::create_token(store.gov(), identity, *role, expires);
     if (args.json) {
@@ -91,9 +102,14 @@ int tokens_list(CliContext& context, const Args& args) {
 }
 
 int tokens_revoke(CliContext& context, const Args& args) {
+    // A whole token pasted in stands for its id; its secret is never repeated back.
+    std::string id = args.first;
+    if (id.rfind("trellis_", 0) == 0) id = id.substr(8, id.find('_', 8) - 8);
+    if (id.size() != 8 || id.find_first_not_of("0123456789abcdef") != std::string::npos)
+        throw UsageError("tokens revoke: give a token id, 8 hex digits (see trellis tokens list)");
     auto store = open_governed(context, false);
-    govern::revoke_token(store.gov(), args.first);
-    std::cout << "revoked token " << args.first << "\n";
+    govern::revoke_token(store.gov(), id);
+    std::cout << "revoked token " << id << "\n";
     return exit_ok;
 }
 
@@ -126,6 +142,7 @@ int roles_set(CliContext& context, const Args& args, bool grant) {
     auto store = open_governed(context, true);
     auto& gov = store.gov();
     gov.require(govern::Role::Admin, std::string(grant ? "grant" : "revoke") + " roles");
+    check_identity_name(args.first, std::string("roles ") + (grant ? "grant" : "revoke"));
     if (govern::store_owner_name(context.settings().store_path()) == args.first)
         throw UsageError(args.first + " owns the store folder and is always admin");
     std::optional<govern::Role> role;
@@ -200,7 +217,8 @@ int audit_verify(CliContext& context, const Args& args) {
             std::cout << "the audit log is empty\n";
             return exit_ok;
         }
-        throw UsageError(key_file.string() + ": the store's public key is missing; pass the one you kept with --key");
+        throw UsageError(args.key.empty() ? key_file.string() + ": the store's public key is missing; pass the one you kept with --key"
+                                          : "audit verify --key " + args.key + ": no such file");
     }
     public_hex = govern::read_public_key_hex(key_file);
     const auto verdict = govern::verify_audit(store.db(), public_hex);
@@ -224,7 +242,9 @@ int audit_verify(CliContext& context, const Args& args) {
                   << "\n";
     }
     if (!verdict.ok()) {
-        std::cerr << "trellis: error: audit log tampered with: " << verdict.problem << "\n";
+        std::cerr << "trellis: error: audit log tampered with: " << verdict.problem
+                  << (args.key.empty() ? "" : " (checked with key " + govern::key_id(public_hex) + " from " + args.key + ")")
+                  << "\n";
         return exit_run_failed;
     }
     return exit_ok;
@@ -243,12 +263,18 @@ int keys_generate(CliContext& context, const Args& args) {
         throw UsageError("keys generate: '" + name + "' is not a key name (no '/', not starting with '.')");
     const fs::path dir = args.dir.empty() ? context.settings().key_dir() : fs::path(args.dir);
     std::error_code error;
-    fs::create_directories(dir, error);
+    const bool created = fs::create_directories(dir, error);
     if (error) throw UsageError(dir.string() + ": cannot create the key folder: " + error.message());
-    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, error);
+    // A folder of private keys is its owner's alone, but only one this command made: an existing
+    // folder (--dir .) keeps the permissions it has.
+    if (created) fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, error);
     const auto key = govern::SigningKey::generate();
     key.save(dir / (name + ".pem"), true);
-    std::ofstream(dir / (name + ".pub")) << key.public_pem();
+    try {
+        core::write_file_atomically(dir / (name + ".pub"), key.public_pem(), 0644, false);
+    } catch (const std::runtime_error& e) {
+        throw UsageError(e.what());
+    }
     std::cout << "key " << govern::key_id(key.public_hex()) << ": private " << (dir / (name + ".pem")).string()
               << ", public " << (dir / (name + ".pub")).string() << "\n";
     std::cout << "give the .pub file to whoever verifies; they run: trellis keys trust " << name << ".pub\n";
@@ -332,9 +358,14 @@ int keys_trust(CliContext& context, const Args& args, bool trust) {
 
 // ---- sign and verify
 
+// A TARGET that is a file, or reads like one (a path, a .so): a missing file is then reported as
+// such, not looked up as a model.
 bool names_file(const std::string& text) {
     std::error_code error;
-    return fs::is_regular_file(text, error);
+    if (fs::is_regular_file(text, error)) return true;
+    const bool looks_like_path = text.find('/') != std::string::npos || fs::path(text).extension() == ".so";
+    if (looks_like_path) throw UsageError(text + ": no such file");
+    return false;
 }
 
 int sign(CliContext& context, const Args& args) {
@@ -445,7 +476,7 @@ void add_governance_commands(CLI::App& app, std::function<CliContext&()> context
         command->add_option("--action", args->action, "Only this action (alias.*, model.register, ...)");
         command->add_option("--since", args->since, "From this long ago (7d) or this date");
         command->add_option("--until", args->until, "Up to this long ago or this date");
-        command->add_option("-n,--limit", args->limit, "Only the newest N");
+        command->add_option("-n,--limit", args->limit, "Only the newest N")->check(CLI::Range(size_t{1}, size_t{1} << 40));
         command->add_flag("--json", args->json, "JSON lines, for compliance tools");
         bind(command, args, audit_log);
     }

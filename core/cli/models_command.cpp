@@ -27,6 +27,7 @@ struct ModelsArgs {
     std::string reason;
     std::string format = "md";
     std::string output;
+    std::string expect_current; // models promote --expect-current VERSION|none
     bool json = false;
     bool remove = false;
 };
@@ -196,6 +197,20 @@ int promote(CliContext& context, const ModelsArgs& args) {
     auto store = open_governed(context, false);
     registry::PromotionOptions options;
     options.require_signed_models = context.settings().require_signed_models();
+    if (args.expect_current == "none") {
+        options.expected_holder = std::optional<int64_t>();
+    } else if (!args.expect_current.empty()) {
+        std::string text = args.expect_current;
+        if (text[0] == 'v' || text[0] == 'V') text.erase(0, 1);
+        try {
+            size_t used = 0;
+            const long long number = std::stoll(text, &used);
+            if (used != text.size() || number <= 0) throw std::invalid_argument(text);
+            options.expected_holder = std::optional<int64_t>(number);
+        } catch (const std::exception&) {
+            throw UsageError("models promote --expect-current " + args.expect_current + ": a version number, or none");
+        }
+    }
     const auto outcome = registry::promote(store.gov(), args.reference, args.alias, options);
     if (args.json) {
         json checks = json::array();
@@ -379,6 +394,8 @@ void add_models_command(CLI::App& app, std::function<CliContext&()> context, std
     {
         auto [command, args] = reference_command("promote", "Move an alias to a version through its promotion policy", true);
         command->add_option("--alias", args->alias, "The alias to move, e.g. champion")->required();
+        command->add_option("--expect-current", args->expect_current,
+                            "Only if the alias still points at this version ('none': at no version); else fail");
         bind(command, args, promote);
     }
     {

@@ -175,6 +175,9 @@ int run_pipeline(CliContext& context, ScriptArgs args, const RunArgs& run) {
         govern::Governance governance(metadata.db(), root, token_from_environment(), core::unix_now());
         governance.require(govern::Role::Developer, "run pipelines");
         runner = governance.who().name;
+        // Registrations are audited with the store key: a key that cannot be read fails the run
+        // here, before any work, rather than losing the records of stages that already ran.
+        governance.key();
     }
 
     // A shared lock for the run's whole life: gc takes it exclusively, so it never deletes an
@@ -222,7 +225,7 @@ int run_pipeline(CliContext& context, ScriptArgs args, const RunArgs& run) {
     options.store = &recorder;
     registry::PromotionOptions promotion;
     promotion.require_signed_models = settings.require_signed_models();
-    core::RegistryStages registry_stages(recorder, root, token_from_environment(), promotion);
+    core::RegistryStages registry_stages(pipeline, recorder, root, token_from_environment(), promotion);
     options.core_stages = &registry_stages;
     for (const auto& name : settings.isolated_plugins()) options.isolated_plugins.insert(name);
 

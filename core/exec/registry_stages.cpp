@@ -3,16 +3,19 @@
 #include "govern/access.hpp"
 #include "registry/model_registry.hpp"
 #include "util/json_text.hpp"
+#include "util/nearest_names.hpp"
 
 #include <trellis/artifacts.hpp>
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace trellis::core {
 
-RegistryStages::RegistryStages(RunRecorder& recorder, std::filesystem::path root, std::optional<std::string> token,
-                               registry::PromotionOptions options)
-    : recorder_(recorder), root_(std::move(root)), token_(std::move(token)), options_(options) {}
+RegistryStages::RegistryStages(const Pipeline& pipeline, RunRecorder& recorder, std::filesystem::path root,
+                               std::optional<std::string> token, registry::PromotionOptions options)
+    : pipeline_(pipeline), recorder_(recorder), root_(std::move(root)), token_(std::move(token)), options_(options) {}
 
 AttemptResult RegistryStages::run(const StageNode& node, const std::map<std::string, ArtifactBytes>& inputs) {
     // What the stages before this one registered and evaluated is still in the writer's queue.
@@ -22,8 +25,24 @@ AttemptResult RegistryStages::run(const StageNode& node, const std::map<std::str
     return AttemptResult::failure(TRELLIS_ERR_NOT_FOUND, "no core stage '" + node.stage_name + "'");
 }
 
+// Whether a govern.promote stage of this pipeline promotes NAME@ALIAS, or, for a reference
+// without an alias, whether a stage registers or promotes NAME: then a reference that names
+// nothing yet is the first run's, not a typo.
+bool RegistryStages::pipeline_promotes(const std::string& name, const std::optional<std::string>& alias) const {
+    for (const auto& stage : pipeline_.stages) {
+        const bool promotes = stage.stage_name == StageNode::promote_stage_name;
+        if (!promotes && (alias || stage.stage_name != "deploy.export")) continue;
+        if (stage.config.value("name", "") != name) continue;
+        if (!alias || (promotes && stage.config.value("alias", "") == *alias)) return true;
+    }
+    return false;
+}
+
 AttemptResult RegistryStages::registered_model(const StageNode& node, const std::map<std::string, ArtifactBytes>& inputs) {
     const std::string ref = node.config.at("ref").get<std::string>();
+    const auto at = ref.find('@');
+    const std::string name = ref.substr(0, std::min(at, ref.find(':')));
+    const std::optional<std::string> alias = at == std::string::npos ? std::nullopt : std::optional(ref.substr(at + 1));
     AttemptResult result;
     registry::ModelVersion version;
     try {
@@ -31,8 +50,16 @@ AttemptResult RegistryStages::registered_model(const StageNode& node, const std:
     } catch (const registry::RegistryError& e) {
         auto otherwise = inputs.find("otherwise");
         if (otherwise == inputs.end()) return AttemptResult::failure(TRELLIS_ERR_NOT_FOUND, e.what());
+        if (!pipeline_promotes(name, alias))
+            return AttemptResult::failure(
+                TRELLIS_ERR_NOT_FOUND,
+                std::string(e.what()) + "; 'otherwise' stands in only for " +
+                    (alias ? "the alias a govern.promote stage of this pipeline promotes"
+                           : "a model a stage of this pipeline registers") +
+                    ", so this looks like a typo");
         // The first run of a champion/challenger pipeline: there is no champion yet.
         spdlog::info("stage '{}': {}; using its 'otherwise' input", node.id, e.what());
+        if (alias) resolved_[name + "@" + *alias] = std::nullopt;
         result.outputs["model"] = otherwise->second;
         result.params["ref"] = ref;
         result.params["resolved"] = "otherwise";
@@ -41,10 +68,11 @@ AttemptResult RegistryStages::registered_model(const StageNode& node, const std:
     const std::string label = version.name + ":" + std::to_string(version.version);
     if (options_.require_signed_models)
         if (const auto problem = registry::signature_problem(recorder_.metadata().db(), root_, version); !problem.empty())
-            return AttemptResult::failure(TRELLIS_ERR_FAILED, "not using " + label + " (" + ref +
-                                                                  "): trust.require_signed_models is on and " + problem);
+            return AttemptResult::failure(TRELLIS_ERR_FAILED,
+                                          "not using " + label + ": trust.require_signed_models is on and " + problem);
     // Loading checks that the bytes are in the store and still hash to the registered digest.
     result.outputs["model"] = recorder_.load(ArtifactBytes::stored(TRELLIS_ARTIFACT_MODEL, version.digest));
+    if (alias) resolved_[name + "@" + *alias] = version.version;
     result.params["ref"] = ref;
     result.params["resolved"] = label;
     spdlog::info("stage '{}': {} is {}", node.id, ref, label);
@@ -54,6 +82,7 @@ AttemptResult RegistryStages::registered_model(const StageNode& node, const std:
 AttemptResult RegistryStages::promote(const StageNode& node, const std::map<std::string, ArtifactBytes>& inputs) {
     const std::string name = node.config.at("name").get<std::string>();
     const std::string alias = node.config.at("alias").get<std::string>();
+    const std::string object = name + "@" + alias;
     const bool required = node.config.value("required", true);
     const std::string digest = inputs.at("model").digest;
     auto& db = recorder_.metadata().db();
@@ -80,39 +109,66 @@ AttemptResult RegistryStages::promote(const StageNode& node, const std::map<std:
     AttemptResult result;
     result.params["version"] = *candidate;
     nlohmann::json report = {{"name", name}, {"version", *candidate}, {"alias", alias}};
-    std::optional<int64_t> holder;
-    {
-        auto query = db.prepare("SELECT version FROM model_aliases WHERE name = ? AND alias = ?");
-        query.bind(1, name).bind(2, alias);
-        if (query.step()) holder = query.int64(0);
-    }
+    const auto finish = [&](bool promoted) {
+        report["promoted"] = promoted;
+        result.params["promoted"] = promoted;
+        result.outputs["report"] = ArtifactBytes::own(TRELLIS_ARTIFACT_REPORT, serialize(Report{dump_json(report)}));
+        return result;
+    };
+    const auto holder = registry::alias_holder(db, name, alias);
     if (holder == *candidate) {
         // A re-run of a pipeline whose model did not change: the promotion already happened.
-        spdlog::info("stage '{}': {}@{} is already {}", node.id, name, alias, label);
-        report["promoted"] = false;
+        spdlog::info("stage '{}': {} is already {}", node.id, object, label);
         report["already"] = true;
-        result.params["promoted"] = false;
-    } else {
-        govern::Governance governance(db, root_, token_, unix_now());
-        const registry::PromotionOutcome outcome = registry::promote(governance, label, alias, options_);
-        report["promoted"] = outcome.promoted;
-        report["previous"] = outcome.previous ? nlohmann::json(*outcome.previous) : nlohmann::json();
-        report["checks"] = nlohmann::json::array();
-        for (const auto& check : outcome.checks)
-            report["checks"].push_back({{"rule", check.rule}, {"passed", check.passed}, {"detail", check.detail}});
-        result.params["promoted"] = outcome.promoted;
-        if (outcome.promoted) {
-            spdlog::info("stage '{}': promoted {} to {}@{}{}", node.id, label, name, alias,
-                         outcome.previous ? " (was version " + std::to_string(*outcome.previous) + ")" : "");
-        } else if (required) {
-            result.status = TRELLIS_ERR_FAILED;
-            result.message = outcome.refusal();
-        } else {
-            spdlog::warn("stage '{}': {} (required = false: the run goes on)", node.id, outcome.refusal());
-        }
+        return finish(false);
     }
-    result.outputs["report"] = ArtifactBytes::own(TRELLIS_ARTIFACT_REPORT, serialize(Report{dump_json(report)}));
-    return result;
+    if (holder && *holder > *candidate) {
+        // A re-run whose export was cached found an older version: a pipeline moves an alias
+        // forward only; rolling back is a deliberate `models promote`.
+        spdlog::warn("stage '{}': not promoting {}: {} is already the newer version {} (to roll back: trellis models "
+                     "promote {} --alias {})",
+                     node.id, label, object, *holder, label, alias);
+        report["older"] = true;
+        report["previous"] = *holder;
+        return finish(false);
+    }
+    if (!registry::find_policy(db, name, alias)) {
+        std::vector<std::string> guarded;
+        for (const auto& policy : registry::list_policies(db))
+            if (policy.name == name) guarded.push_back(policy.alias);
+        const auto near = nearest_names(alias, guarded);
+        spdlog::warn("stage '{}': {} has no promotion policy: only its status is checked{}", node.id, object,
+                     near.empty() ? "" : " (did you mean " + name + "@" + near.front() + "?)");
+    }
+
+    registry::PromotionOptions options = options_;
+    // The holder this run judged the candidate against (registry.model resolved it): if another
+    // promotion moved the alias since, this one must not win on a comparison with the old holder.
+    if (auto judged = resolved_.find(object); judged != resolved_.end()) options.expected_holder = judged->second;
+    govern::Governance governance(db, root_, token_, unix_now());
+    registry::PromotionOutcome outcome;
+    try {
+        outcome = registry::promote(governance, label, alias, options);
+    } catch (const registry::RegistryError&) {
+        if (registry::alias_holder(db, name, alias) != *candidate) throw;
+        // Another run promoted the same version between the check above and this one.
+        report["already"] = true;
+        return finish(false);
+    }
+    report["previous"] = outcome.previous ? nlohmann::json(*outcome.previous) : nlohmann::json();
+    report["checks"] = nlohmann::json::array();
+    for (const auto& check : outcome.checks)
+        report["checks"].push_back({{"rule", check.rule}, {"passed", check.passed}, {"detail", check.detail}});
+    if (outcome.promoted) {
+        spdlog::info("stage '{}': promoted {} to {}{}", node.id, label, object,
+                     outcome.previous ? " (was version " + std::to_string(*outcome.previous) + ")" : "");
+    } else if (required) {
+        result.status = TRELLIS_ERR_FAILED;
+        result.message = outcome.refusal();
+    } else {
+        spdlog::warn("stage '{}': {} (required = false: the run goes on)", node.id, outcome.refusal());
+    }
+    return finish(outcome.promoted);
 }
 
 } // namespace trellis::core

@@ -4,6 +4,7 @@
 #include "govern/store_key.hpp"
 #include "govern/tokens.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -39,14 +40,8 @@ std::optional<Role> parse_role(const std::string& name) {
     return std::nullopt;
 }
 
-std::string os_user_name() {
-    struct passwd entry {};
-    struct passwd* found = nullptr;
-    char buffer[4096];
-    if (getpwuid_r(geteuid(), &entry, buffer, sizeof buffer, &found) == 0 && found) return found->pw_name;
-    if (const char* user = std::getenv("USER"); user && *user) return user;
-    return "uid-" + std::to_string(geteuid());
-}
+// Never $USER: whoever runs trellis sets it, and would choose who they are.
+std::string os_user_name() { return user_of(geteuid()); }
 
 std::optional<std::string> store_owner_name(const std::filesystem::path& root) {
     struct stat info {};
@@ -59,7 +54,14 @@ Governance::Governance(store::Database& db, std::filesystem::path root, const st
     : db_(db), root_(std::move(root)), now_(now) {
     if (token && !token->empty()) {
         const TokenRow row = authenticate_token(db_, *token, now_);
-        who_ = {row.identity, row.role, "token " + row.id};
+        // A grant to the token's identity can lower what the token may do, never raise it: an
+        // admin demotes a token's holder without revoking it, and no grant turns a viewer's token
+        // into more.
+        Role role = row.role;
+        auto granted = db_.prepare("SELECT role FROM roles WHERE identity = ?");
+        granted.bind(1, row.identity);
+        if (granted.step()) role = std::min(role, parse_role(granted.text(0)).value_or(Role::Viewer));
+        who_ = {row.identity, role, "token " + row.id};
         return;
     }
     who_.name = os_user_name();

@@ -3,7 +3,8 @@
 // viewer < developer < approver < admin, each allowed what the ones below it are
 // (docs/governance.md lists the actions). An OS user's role is the one granted in the store; the
 // store folder's owner is always admin (whoever owns the files could edit them anyway); anyone
-// else without a grant is a developer, as on a shared workstation. An action refused for want of a
+// else without a grant is a developer, as on a shared workstation. A token acts with the role it
+// was made with, lowered by a grant to its identity if there is one. An action refused for want of a
 // role is audited too.
 #pragma once
 

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <vector>
 
 namespace trellis::govern {
@@ -51,15 +52,34 @@ json field(const AuditEntry& entry, const char* key) {
 
 const std::string unaccounted = " without an audit entry (changed beside trellis)";
 
+// The tags of a version as a JSON object, from its rows.
+json tags_of(store::Database& db, const std::string& name, int64_t version) {
+    auto query = db.prepare("SELECT key, value FROM model_tags WHERE name = ? AND version = ?");
+    query.bind(1, name).bind(2, version);
+    json out = json::object();
+    while (query.step()) out[query.text(0)] = query.text(1);
+    return out;
+}
+
 std::string check_models(store::Database& db, const AuditIndex& audit) {
-    auto query = db.prepare("SELECT name, version, artifact_digest, status FROM models WHERE registered_by IS NOT NULL "
-                            "ORDER BY name, version");
+    auto query = db.prepare("SELECT name, version, artifact_digest, status, registered_by, description FROM models "
+                            "WHERE registered_by IS NOT NULL ORDER BY name, version");
     while (query.step()) {
         const std::string object = query.text(0) + ":" + std::to_string(query.int64(1));
         bool registered = false;
         for (const auto* entry : audit.all(object, "model.register"))
-            registered = registered || field(*entry, "artifact") == query.text(2);
-        if (!registered) return "model " + object + " is registered with artifact " + query.text(2).substr(0, 12) + unaccounted;
+            registered = registered || (field(*entry, "artifact") == query.text(2) && entry->actor == query.text(4));
+        // The registrant matters: four-eyes keeps them from approving.
+        if (!registered)
+            return "model " + object + " is registered with artifact " + query.text(2).substr(0, 12) + " by " +
+                   query.text(4) + unaccounted;
+        const auto* edit = audit.latest(object, {"model.tag", "model.describe"}); // each records both, after
+        const json tags = edit && edit->after.contains("tags") ? edit->after["tags"] : json::object();
+        if (tags != tags_of(db, query.text(0), query.int64(1)))
+            return "the tags of model " + object + " were changed" + unaccounted;
+        const json description = edit && edit->after.contains("description") ? edit->after["description"] : json();
+        if (description != (query.is_null(5) ? json() : json(query.text(5))))
+            return "the description of model " + object + " was changed" + unaccounted;
         const auto* status = audit.latest(object, {"model.archive", "model.restore"});
         const std::string audited = status ? field(*status, "status").get<std::string>() : "active";
         if (audited != query.text(3))
@@ -114,16 +134,28 @@ std::string check_policies(store::Database& db, const AuditIndex& audit) {
     return {};
 }
 
+// Decisions both ways: a row without its entry (an approval inserted, a role raised) and an entry
+// without its row (a rejection deleted) each change what a promotion counts.
 std::string check_approvals(store::Database& db, const AuditIndex& audit) {
-    auto query = db.prepare("SELECT name, version, identity, decision, reason FROM approvals ORDER BY id");
-    while (query.step()) {
-        const std::string object = query.text(0) + ":" + std::to_string(query.int64(1));
-        const std::string action = query.text(3) == "approved" ? "approval.approve" : "approval.reject";
-        bool found = false;
-        for (const auto* entry : audit.all(object, action))
-            found = found || (entry->actor == query.text(2) && field(*entry, "reason") == query.text(4));
-        if (!found) return "the decision '" + query.text(3) + "' by " + query.text(2) + " on " + object + " was recorded" + unaccounted;
-    }
+    using Decision = std::tuple<std::string, std::string, std::string, std::string, std::string>; // object, who, decision, reason, role
+    std::multiset<Decision> rows, logged;
+    auto query = db.prepare("SELECT name, version, identity, decision, reason, role FROM approvals ORDER BY id");
+    while (query.step())
+        rows.insert({query.text(0) + ":" + std::to_string(query.int64(1)), query.text(2), query.text(3), query.text(4),
+                     query.text(5)});
+    for (const auto& entry : audit.entries())
+        if (entry.action == "approval.approve" || entry.action == "approval.reject")
+            logged.insert({entry.object, entry.actor, entry.action == "approval.approve" ? "approved" : "rejected",
+                           field(entry, "reason").is_string() ? field(entry, "reason").get<std::string>() : "",
+                           field(entry, "role").is_string() ? field(entry, "role").get<std::string>() : ""});
+    for (const auto& row : rows)
+        if (rows.count(row) > logged.count(row))
+            return "the decision '" + std::get<2>(row) + "' by " + std::get<1>(row) + " (" + std::get<4>(row) + ") on " +
+                   std::get<0>(row) + " was recorded" + unaccounted;
+    for (const auto& entry : logged)
+        if (logged.count(entry) > rows.count(entry))
+            return "the decision '" + std::get<2>(entry) + "' by " + std::get<1>(entry) + " on " + std::get<0>(entry) +
+                   " was deleted" + unaccounted;
     return {};
 }
 
@@ -183,14 +215,21 @@ std::string check_trusted_keys(store::Database& db, const AuditIndex& audit) {
 }
 
 std::string check_signatures(store::Database& db, const AuditIndex& audit) {
+    std::set<std::pair<std::string, std::string>> present; // object, key
     auto query = db.prepare("SELECT name, version, key_id, sha256 FROM model_signatures ORDER BY name, version, key_id");
     while (query.step()) {
         const std::string object = query.text(0) + ":" + std::to_string(query.int64(1));
+        present.insert({object, query.text(2)});
         bool found = false;
         for (const auto* entry : audit.all(object, "model.sign"))
             found = found || (field(*entry, "key") == query.text(2) && field(*entry, "sha256") == query.text(3));
         if (!found) return "the signature of " + object + " by key " + query.text(2) + " was recorded" + unaccounted;
     }
+    for (const auto& entry : audit.entries())
+        if (entry.action == "model.sign" && field(entry, "key").is_string() &&
+            !present.count({entry.object, field(entry, "key").get<std::string>()}))
+            return "the signature of " + entry.object + " by key " + field(entry, "key").get<std::string>() +
+                   " was deleted" + unaccounted;
     return {};
 }
 

@@ -1,5 +1,7 @@
 #include "govern/ed25519.hpp"
 
+#include "util/atomic_file.hpp"
+
 #include "store/digest.hpp"
 
 #include <openssl/err.h>
@@ -76,13 +78,17 @@ std::string read_text(const std::filesystem::path& path) {
     return text.str();
 }
 
+// An encrypted key is refused rather than prompted for: OpenSSL would ask on the terminal and
+// stall a scripted `trellis sign`.
+int no_passphrase(char*, int, int, void*) { return 0; }
+
 EVP_PKEY* parse_pem(std::string_view pem, bool want_private) {
     BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
     if (!bio) throw KeyError("out of memory reading a key");
     EVP_PKEY* key = nullptr;
     const bool has_private = pem.find("PRIVATE KEY") != std::string_view::npos;
-    if (has_private) key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-    else if (!want_private) key = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
+    if (has_private) key = PEM_read_bio_PrivateKey(bio, nullptr, &no_passphrase, nullptr);
+    else if (!want_private) key = PEM_read_bio_PUBKEY(bio, nullptr, &no_passphrase, nullptr);
     BIO_free(bio);
     ERR_clear_error();
     if (key && EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
@@ -119,18 +125,13 @@ void SigningKey::save(const std::filesystem::path& path, bool exclusive) const {
     const std::string pem(data, static_cast<size_t>(size));
     BIO_free(bio);
 
-    const auto temporary = path.string() + ".tmp-" + std::to_string(getpid());
-    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) throw KeyError(path.string() + ": cannot write the key: " + std::strerror(errno));
-    const bool written = ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size()) && ::fsync(fd) == 0;
-    ::close(fd);
-    // link() fails when the name exists, which is what `exclusive` asks for; rename() replaces.
-    const int placed = !written ? -1 : exclusive ? ::link(temporary.c_str(), path.c_str()) : ::rename(temporary.c_str(), path.c_str());
-    const int error = errno;
-    ::unlink(temporary.c_str());
-    if (placed != 0)
-        throw KeyError(path.string() + (error == EEXIST ? ": a key with this name exists already"
-                                                        : ": cannot write the key: " + std::string(std::strerror(error))));
+    bool placed = false;
+    try {
+        placed = core::write_file_atomically(path, pem, 0600, exclusive);
+    } catch (const std::runtime_error& e) {
+        throw KeyError(e.what());
+    }
+    if (!placed) throw KeyError(path.string() + ": a key with this name exists already");
 }
 
 std::string SigningKey::public_pem() const {

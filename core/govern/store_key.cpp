@@ -1,6 +1,7 @@
 #include "govern/store_key.hpp"
 
-#include <fstream>
+#include "util/atomic_file.hpp"
+
 #include <system_error>
 
 namespace trellis::govern {
@@ -30,9 +31,11 @@ SigningKey store_signing_key(const fs::path& root) {
     SigningKey key = SigningKey::load(private_path);
     const auto public_path = store_public_key_path(root);
     if (!fs::exists(public_path, error)) {
-        const auto temporary = public_path.string() + ".tmp";
-        std::ofstream(temporary) << key.public_pem();
-        fs::rename(temporary, public_path, error);
+        try {
+            core::write_file_atomically(public_path, key.public_pem(), 0644, true); // another process may win
+        } catch (const std::runtime_error& e) {
+            throw KeyError(e.what());
+        }
     }
     return key;
 }

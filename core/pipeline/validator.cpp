@@ -85,8 +85,15 @@ private:
         if (!node.is_plugin()) return;
         const PluginFile* provider = registry_.find_stage_provider(node.stage_name);
         if (!provider) {
-            fail(i, "unknown stage '" + node.stage_name + "'" + hint(node.stage_name, registry_.stage_names()) +
-                        "; 'trellis plugins list' shows the installed stages");
+            auto names = registry_.stage_names();
+            for (const auto& core : core_stage_manifests()) names.push_back(core.name);
+            size_t not_loaded = 0;
+            for (const auto& file : registry_.files()) not_loaded += file.scan.ok() ? 0 : 1;
+            // A plugin refused (unsigned, say) provides no stages: say so, or its stage reads as a typo.
+            fail(i, "unknown stage '" + node.stage_name + "'" + hint(node.stage_name, names) +
+                        (not_loaded ? "; " + std::to_string(not_loaded) +
+                                          " plugin file(s) were not loaded, and 'trellis plugins list' says why"
+                                    : "; 'trellis plugins list' shows the installed stages"));
             return;
         }
         node.manifest = provider->scan.manifest->find_stage(node.stage_name);

@@ -60,7 +60,11 @@ void fill_lineage(store::Database& db, ModelVersion& version) {
     auto evaluations = db.prepare(
         "SELECT e.id, e.run_id, e.stage_id, e.stage_name, coalesce(e.ended_at, 0) FROM events ev "
         "JOIN executions e ON e.id = ev.execution_id WHERE ev.kind = 'input' AND ev.artifact_digest = ? "
-        "AND e.status IN ('succeeded', 'cached') ORDER BY e.ended_at DESC, e.id DESC");
+        "AND e.status IN ('succeeded', 'cached') "
+        // Only a plugin's stage judges a model: an inline Lua stage, a sweep's selector or a core
+        // stage could log any number it likes, and a promotion policy would believe it.
+        "AND e.plugin_name IS NOT NULL AND e.plugin_name != 'trellis' "
+        "ORDER BY e.ended_at DESC, e.id DESC");
     evaluations.bind(1, version.digest);
     while (evaluations.step()) {
         Evaluation evaluation;
@@ -73,6 +77,7 @@ void fill_lineage(store::Database& db, ModelVersion& version) {
         if (evaluation.metrics.empty()) continue; // used the model without judging it (an export)
         for (const auto& [port, digest] : inputs_of(db, evaluation.execution_id))
             if (digest != version.digest) evaluation.data[port] = digest;
+        if (evaluation.data.empty()) continue; // judged on no data: not an evaluation
         version.evaluations.push_back(std::move(evaluation));
     }
 }
@@ -195,8 +200,15 @@ void check_alias_name(const std::string& alias) {
     if (!allowed) throw RegistryError("alias '" + alias + "': use letters, digits, '-' and '_' (at most 64)");
     const bool numeric = std::all_of(alias.begin() + ((alias[0] == 'v' || alias[0] == 'V') ? 1 : 0), alias.end(),
                                      [](char c) { return c >= '0' && c <= '9'; });
-    if (numeric || alias == "latest")
-        throw RegistryError("alias '" + alias + "' would read as a version; choose a name such as champion");
+    if (numeric) throw RegistryError("alias '" + alias + "' would read as a version; choose a name such as champion");
+    if (alias == "latest") throw RegistryError("alias 'latest' is reserved; choose a name such as champion");
+}
+
+std::optional<int64_t> alias_holder(store::Database& db, const std::string& name, const std::string& alias) {
+    auto query = db.prepare("SELECT version FROM model_aliases WHERE name = ? AND alias = ?");
+    query.bind(1, name).bind(2, alias);
+    if (!query.step()) return std::nullopt;
+    return query.int64(0);
 }
 
 void set_alias(govern::Governance& governance, const std::string& name, const std::string& alias, int64_t version,
@@ -219,9 +231,7 @@ void set_alias(govern::Governance& governance, const std::string& name, const st
     const auto candidate = read_version(db, name, version, false);
     if (candidate.status != "active")
         throw RegistryError("model " + label(name, version) + " is archived; restore it before pointing an alias at it");
-    auto current = db.prepare("SELECT version FROM model_aliases WHERE name = ? AND alias = ?");
-    current.bind(1, name).bind(2, alias);
-    const std::optional<int64_t> before = current.step() ? std::optional<int64_t>(current.int64(0)) : std::nullopt;
+    const std::optional<int64_t> before = alias_holder(db, name, alias);
     if (before == version) throw RegistryError(name + "@" + alias + " is already version " + std::to_string(version));
     auto upsert = db.prepare("INSERT OR REPLACE INTO model_aliases (name, alias, version, set_by, set_at) "
                              "VALUES (?, ?, ?, ?, ?)");
@@ -241,10 +251,9 @@ void delete_alias(govern::Governance& governance, const std::string& name, const
         if (policy.step()) governance.require(Role::Admin, "delete alias " + name + "@" + alias + ", which a policy guards");
     }
     store::Transaction transaction(db);
-    auto current = db.prepare("SELECT version FROM model_aliases WHERE name = ? AND alias = ?");
-    current.bind(1, name).bind(2, alias);
-    if (!current.step()) throw RegistryError("model '" + name + "' has no alias '" + alias + "'");
-    const int64_t before = current.int64(0);
+    const auto holder = alias_holder(db, name, alias);
+    if (!holder) throw RegistryError("model '" + name + "' has no alias '" + alias + "'");
+    const int64_t before = *holder;
     auto remove = db.prepare("DELETE FROM model_aliases WHERE name = ? AND alias = ?");
     remove.bind(1, name).bind(2, alias);
     remove.run();

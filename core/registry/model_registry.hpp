@@ -98,6 +98,9 @@ ModelVersion load_version(store::Database& db, const std::string& reference);
 // The latest metric values of an execution (a cached one: of the execution it reused).
 std::map<std::string, double> execution_metrics(store::Database& db, int64_t execution_id);
 
+// The version NAME@ALIAS points at, if any.
+std::optional<int64_t> alias_holder(store::Database& db, const std::string& name, const std::string& alias);
+
 // Checks an alias name: letters, digits, '-', '_'; not a version ("3", "v3") nor "latest".
 void check_alias_name(const std::string& alias);
 

@@ -2,6 +2,7 @@
 
 #include "store/metadata_store.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -143,13 +144,14 @@ PromotionPolicy parse_policy(const nlohmann::json& json) {
     }
     if (json.contains("beat_current")) {
         const auto& beat = json["beat_current"];
+        if (beat.is_object())
+            for (const auto& [key, value] : beat.items())
+                if (key != "metric" && key != "by" && key != "direction")
+                    throw RegistryError("policy: beat_current: unknown key '" + key + "' (metric, by, direction)");
         if (!beat.is_object() || !beat.contains("metric") || !beat["metric"].is_string())
             throw RegistryError("policy: beat_current: write {\"metric\": \"auc\", \"by\": 0.01}");
         PromotionPolicy::Beat rule;
         rule.metric = beat["metric"].get<std::string>();
-        for (const auto& [key, value] : beat.items())
-            if (key != "metric" && key != "by" && key != "direction")
-                throw RegistryError("policy: beat_current: unknown key '" + key + "' (metric, by, direction)");
         if (beat.contains("by")) {
             if (!beat["by"].is_number() || beat["by"].get<double>() < 0)
                 throw RegistryError("policy: beat_current.by: a number, at least 0");
@@ -165,15 +167,17 @@ PromotionPolicy parse_policy(const nlohmann::json& json) {
     }
     if (json.contains("approvals")) {
         const auto& approvals = json["approvals"];
+        // Read as 64 bits and checked below, so 4294967297 is not taken for 1.
+        const auto count_of = [](const nlohmann::json& value) { return std::clamp<int64_t>(value.get<int64_t>(), -1, 21); };
         if (approvals.is_number_integer()) {
-            policy.approvals = approvals.get<int>();
+            policy.approvals = static_cast<int>(count_of(approvals));
         } else if (approvals.is_object()) {
             for (const auto& [key, value] : approvals.items())
                 if (key != "count" && key != "role")
                     throw RegistryError("policy: approvals: unknown key '" + key + "' (count, role)");
             if (!approvals.contains("count") || !approvals["count"].is_number_integer())
                 throw RegistryError("policy: approvals.count: a whole number");
-            policy.approvals = approvals["count"].get<int>();
+            policy.approvals = static_cast<int>(count_of(approvals["count"]));
             if (approvals.contains("role")) {
                 const auto role = approvals["role"].is_string() ? govern::parse_role(approvals["role"].get<std::string>())
                                                                 : std::nullopt;
@@ -274,17 +278,26 @@ PromotionOutcome promote(govern::Governance& governance, const std::string& refe
     governance.require(Role::Developer, "promote " + label(named.name, named.version) + " to " + named.name + "@" + alias);
     // One write transaction from reading the holder to moving the alias (see the header).
     store::Transaction transaction(db);
-    const ModelVersion candidate = load_version(db, label(named.name, named.version));
+    // Resolved again inside the transaction: NAME@challenger may have moved since.
+    const ModelVersion candidate = load_version(db, reference);
+    if (candidate.version != named.version)
+        throw RegistryError(reference + " moved to version " + std::to_string(candidate.version) +
+                            " while promoting it; look again and retry");
     PromotionOutcome outcome;
     outcome.name = candidate.name;
     outcome.version = candidate.version;
     outcome.alias = alias;
-    auto current = db.prepare("SELECT version FROM model_aliases WHERE name = ? AND alias = ?");
-    current.bind(1, candidate.name).bind(2, alias);
-    if (current.step()) outcome.previous = current.int64(0);
+    outcome.previous = alias_holder(db, candidate.name, alias);
     if (outcome.previous == candidate.version)
         throw RegistryError(candidate.name + "@" + alias + " is already version " + std::to_string(candidate.version) +
                             "; nothing to promote");
+    if (options.expected_holder && *options.expected_holder != outcome.previous) {
+        const auto text = [](std::optional<int64_t> v) { return v ? "version " + std::to_string(*v) : std::string("no version"); };
+        throw RegistryError("not promoting " + label(candidate.name, candidate.version) + ": " + candidate.name + "@" +
+                            alias + " now points at " + text(outcome.previous) + ", not " +
+                            text(*options.expected_holder) +
+                            " as when it was judged (another promotion moved it meanwhile); look again and retry");
+    }
 
     outcome.checks.push_back({"status active", candidate.status == "active",
                               candidate.status == "active" ? "active" : "the version is " + candidate.status});

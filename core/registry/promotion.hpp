@@ -3,8 +3,11 @@
 // lists rules: thresholds on the candidate's evaluation metrics, "beat the current holder on the
 // same evaluation data by at least Δ", approvals (how many, of what role), and a valid signature by
 // a trusted key. The whole check and the move are one write transaction, so two promotions at
-// once serialise: the second sees the first's result, and either fails its rules against the new
-// holder or finds the alias already there. A refused promotion changes nothing but the audit log.
+// once serialise: the second sees the first's result and is judged against the new holder. A
+// caller that judged its candidate against a holder it saw (a pipeline that evaluated the
+// champion; `models promote --expect-current`) passes it as `expected_holder`, and then of two
+// promotions racing from the same holder exactly one wins and the other fails saying the alias
+// moved. A refused promotion changes nothing but the audit log.
 #pragma once
 
 #include "govern/access.hpp"
@@ -73,10 +76,15 @@ struct PromotionOutcome {
 
 struct PromotionOptions {
     bool require_signed_models = false; // trust.require_signed_models: a signature even without a policy
+    // Compare-and-set: promote only if the alias still points at this version (an empty inner
+    // value: at none), as when the caller judged the candidate against that holder. Another
+    // promotion that moved it meanwhile makes this one fail with a RegistryError saying so.
+    std::optional<std::optional<int64_t>> expected_holder;
 };
 
 // Promotes `reference` to NAME@ALIAS (developer) if every rule passes. Throws RegistryError for a
-// model or alias that does not exist or is already there, AccessDenied for want of a role.
+// model or alias that does not exist or is already there, or a holder other than the expected
+// one, and AccessDenied for want of a role.
 PromotionOutcome promote(govern::Governance& governance, const std::string& reference, const std::string& alias,
                          const PromotionOptions& options);
 

@@ -528,6 +528,10 @@ int64_t MetadataStore::record_execution(const ExecutionRecord& record) {
         } catch (const StoreError& e) {
             // The registry keeps what it has; the execution is recorded all the same.
             spdlog::warn("{}; not registering artifact {} under that version", e.what(), model.artifact_digest.substr(0, 12));
+        } catch (const govern::KeyError& e) {
+            // Without the store key the registration cannot be audited, so it is not made.
+            spdlog::error("not registering model {} (artifact {}): {}", model.name, model.artifact_digest.substr(0, 12),
+                          e.what());
         }
     }
     transaction.commit();

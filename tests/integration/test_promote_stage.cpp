@@ -217,6 +217,7 @@ TEST_CASE("audit verify: changes made beside trellis to the governed tables are 
     const std::string token = made.out.substr(0, made.out.find('\n'));
     REQUIRE(sandbox.run("models approve cancer:2 --reason 'looked fine'", "TRELLIS_TOKEN=" + token).exit_code == 0);
     REQUIRE(sandbox.run("roles grant alice approver").exit_code == 0);
+    REQUIRE(sandbox.run("models tag cancer:2 team=risk").exit_code == 0);
     REQUIRE(sandbox.run("tokens revoke " + token.substr(8, 8)).exit_code == 0);
     REQUIRE(alias_version(sandbox, "cancer@champion") == 2); // the second passed the policy too
     const auto intact = sandbox.run("audit verify");
@@ -231,10 +232,14 @@ TEST_CASE("audit verify: changes made beside trellis to the governed tables are 
         {"UPDATE model_aliases SET version = 1", "cancer@champion points at version 1"},
         {"DELETE FROM promotion_policies", "the promotion policy of cancer@champion was removed"},
         {"UPDATE tokens SET revoked_at = NULL", "was un-revoked"},
-        {"UPDATE tokens SET hash = 'ab' || substr(hash, 3)", "was made or changed"},
+        {"UPDATE tokens SET hash = 'f' || hash", "was made or changed"},
         {"INSERT INTO approvals (name, version, identity, role, decision, reason, at) "
          "VALUES ('cancer', 2, 'eve', 'approver', 'approved', 'x', 1)",
-         "the decision 'approved' by eve on cancer:2"},
+         "the decision 'approved' by eve (approver) on cancer:2"},
+        {"UPDATE models SET registered_by = 'dave' WHERE version = 2", "model cancer:2 is registered with artifact"},
+        {"UPDATE approvals SET role = 'admin'", "the decision 'approved' by bob (admin) on cancer:2 was recorded"},
+        {"DELETE FROM approvals", "the decision 'approved' by bob on cancer:2 was deleted"},
+        {"UPDATE model_tags SET value = 'x'", "the tags of model cancer:2 were changed"},
         {"UPDATE roles SET role = 'admin'", "alice was given role admin"},
         {"UPDATE models SET artifact_digest = (SELECT artifact_digest FROM models WHERE version = 1) WHERE version = 2",
          "model cancer:2 is registered with artifact"},
@@ -255,4 +260,75 @@ TEST_CASE("audit verify: changes made beside trellis to the governed tables are 
         CHECK(verdict.exit_code == 1);
         CHECK_THAT(verdict.err, Catch::Contains("audit log tampered with") && Catch::Contains(expected));
     }
+}
+
+TEST_CASE("promote: a re-run that finds an older version does not roll the alias back", "[governance]") {
+    Sandbox sandbox;
+    sandbox.write("champion.lua", champion_script());
+    REQUIRE(sandbox.run("run champion.lua").exit_code == 0);
+    const auto second = sandbox.run("run champion.lua --set seed=7"); // no policy: v2 takes over
+    REQUIRE(second.exit_code == 0);
+    CHECK_THAT(second.err, Catch::Contains("cancer@champion has no promotion policy: only its status is checked"));
+    REQUIRE(alias_version(sandbox, "cancer@champion") == 2);
+    const auto again = sandbox.run("run champion.lua"); // export cached: the candidate is v1 again
+    INFO(again.out << again.err);
+    REQUIRE(again.exit_code == 0);
+    CHECK(stage_status(again, "export") == "cached");
+    CHECK_THAT(again.err, Catch::Contains("not promoting cancer:1: cancer@champion is already the newer version 2"));
+    CHECK(alias_version(sandbox, "cancer@champion") == 2);
+    // Rolling back is deliberate, and can be made conditional on the holder seen.
+    const auto stale = sandbox.run("models promote cancer:1 --alias champion --expect-current 3");
+    CHECK(stale.exit_code == 2);
+    CHECK_THAT(stale.err, Catch::Contains("cancer@champion now points at version 2, not version 3"));
+    CHECK(sandbox.run("models promote cancer:1 --alias champion --expect-current 2").exit_code == 0);
+    CHECK(alias_version(sandbox, "cancer@champion") == 1);
+}
+
+TEST_CASE("promote: metrics an inline Lua stage logs about a model are not an evaluation of it", "[governance]") {
+    Sandbox sandbox;
+    sandbox.write("fake.lua", R"(pipeline "fake"
+local data = stage "data.csv" { id = "load", path = ")" + breast_cancer_csv() + R"(" }
+local split = stage "data.split" { table = data.table, seed = 3, stratify = "malignant" }
+local model = stage "train.linear" { id = "train", train = split.train, target = "malignant", objective = "logistic", l2 = 1000 }
+stage "deploy.export" { model = model.model, registry = "models", name = "cancer" }
+lua_stage { id = "flatter", model = model.model, data = split.test, outputs = { scores = "metrics" },
+            run = function(inputs) return { scores = { roc_auc = 1, accuracy = 1 } } end }
+)");
+    const auto run = sandbox.run("run fake.lua");
+    INFO(run.out << run.err);
+    REQUIRE(run.exit_code == 0);
+    const auto shown = sandbox.run("models show cancer:1 --json");
+    REQUIRE(shown.exit_code == 0);
+    CHECK(shown.json().at("evaluations").empty());
+    sandbox.write("policy.json", R"({"metrics": {"roc_auc": ">= 0.9999"}})");
+    REQUIRE(sandbox.run("models policy set cancer@champion policy.json").exit_code == 0);
+    const auto refused = sandbox.run("models promote cancer:1 --alias champion");
+    CHECK(refused.exit_code == 1);
+    CHECK_THAT(refused.err, Catch::Contains("no evaluation of cancer:1 logged roc_auc"));
+}
+
+TEST_CASE("tokens: a role granted to a token's identity lowers what the token may do, never raises it",
+          "[governance]") {
+    Sandbox sandbox;
+    const auto made = sandbox.run("tokens create --role admin --name frank");
+    REQUIRE(made.exit_code == 0);
+    const std::string frank = "TRELLIS_TOKEN=" + made.out.substr(0, made.out.find('\n'));
+    const auto viewer = sandbox.run("tokens create --role viewer --name erin");
+    REQUIRE(viewer.exit_code == 0);
+    const std::string erin = "TRELLIS_TOKEN=" + viewer.out.substr(0, viewer.out.find('\n'));
+    CHECK(sandbox.run("roles grant zed approver", frank).exit_code == 0);
+    REQUIRE(sandbox.run("roles grant frank viewer").exit_code == 0);
+    const auto demoted = sandbox.run("roles grant zed admin", frank);
+    CHECK(demoted.exit_code == 4);
+    CHECK_THAT(demoted.err, Catch::Contains("frank (viewer"));
+    REQUIRE(sandbox.run("roles grant erin admin").exit_code == 0);
+    const auto still_viewer = sandbox.run("tokens list", erin);
+    CHECK(still_viewer.exit_code == 4);
+    CHECK_THAT(still_viewer.err, Catch::Contains("erin (viewer"));
+    // A pasted token is taken for its id, and its secret is not echoed.
+    const std::string token = made.out.substr(0, made.out.find('\n'));
+    const auto revoked = sandbox.run("tokens revoke " + token);
+    CHECK(revoked.exit_code == 0);
+    CHECK(revoked.out.find(token.substr(18)) == std::string::npos);
+    CHECK(revoked.err.find(token.substr(18)) == std::string::npos);
 }

@@ -382,6 +382,14 @@ private:
             attempt.plugin_file = node.plugin_file;
             attempt.executable = options_.executable;
             attempt.flavor_files = flavor_files_;
+            try {
+                if (auto sha256 = registry_.verified_sha256(node.plugin_file)) attempt.signed_sha256[node.plugin_file] = *sha256;
+                for (const auto& [flavor, file] : flavor_files_)
+                    if (auto sha256 = registry_.verified_sha256(file)) attempt.signed_sha256[file] = *sha256;
+            } catch (const std::exception& e) {
+                slot.active = false;
+                return finish(i, AttemptResult::failure(TRELLIS_ERR_FAILED, e.what()), 0);
+            }
             attempt.log_level = options_.log_level;
             attempt.log_file = options_.log_file;
         } else {

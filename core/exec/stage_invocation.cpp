@@ -2,6 +2,7 @@
 
 #include "log/logging.hpp"
 #include "plugin/config_types.hpp"
+#include "store/digest.hpp"
 #include "util/child_process.hpp"
 #include "util/json_text.hpp"
 
@@ -80,6 +81,7 @@ AttemptResult run_isolated(const StageAttempt& attempt) {
                               {"config", attempt.config},
                               {"explicitly_set", attempt.explicitly_set},
                               {"flavor_files", attempt.flavor_files},
+                              {"signed_sha256", attempt.signed_sha256},
                               {"log_level", attempt.log_level},
                               {"log_file", attempt.log_file.string()},
                               {"inputs", nlohmann::json::object()}};
@@ -186,7 +188,14 @@ int run_exec_stage_child(const std::filesystem::path& dir) {
         logging::setup({logging::parse_level(request.value("log_level", "info")).value_or(spdlog::level::info), false});
         if (const std::string log_file = request.value("log_file", ""); !log_file.empty())
             logging::add_file_sink(log_file);
-        auto library = PluginLibrary::open(request.at("plugin_file").get<std::string>());
+        const auto signed_sha256 = request.value("signed_sha256", std::map<std::string, std::string>{});
+        // A file that is not the one whose signature the host checked is never opened.
+        const auto open_checked = [signed_sha256](const std::string& file) {
+            if (auto it = signed_sha256.find(file); it != signed_sha256.end() && store::sha256_file(file) != it->second)
+                throw std::runtime_error(file + ": refused (trust.require_signed_plugins): changed after its signature was checked");
+            return PluginLibrary::open(file);
+        };
+        auto library = open_checked(request.at("plugin_file").get<std::string>());
         const std::string stage_name = request.at("stage").get<std::string>();
         const trellis_stage_descriptor* entry = library->find_stage(stage_name);
         const StageManifest* manifest = library->manifest().find_stage(stage_name);
@@ -203,10 +212,10 @@ int run_exec_stage_child(const std::filesystem::path& dir) {
         context.scratch_dir = (dir / "scratch").string();
         context.cancelled = &child_cancelled;
         const auto flavor_files = request.at("flavor_files").get<std::map<std::string, std::string>>();
-        context.flavors = [flavor_files](const std::string& name) -> FlavorEntry {
+        context.flavors = [flavor_files, open_checked](const std::string& name) -> FlavorEntry {
             auto it = flavor_files.find(name);
             if (it == flavor_files.end()) throw std::runtime_error("no installed plugin provides flavor '" + name + "'");
-            auto plugin = PluginLibrary::open(it->second);
+            auto plugin = open_checked(it->second);
             const auto* flavor = plugin->find_flavor(name);
             if (!flavor) throw std::runtime_error("plugin " + it->second + " no longer provides flavor '" + name + "'");
             return {plugin, flavor};

@@ -32,6 +32,9 @@ struct StageAttempt {
     std::string plugin_file;
     std::filesystem::path executable;            // the trellis binary
     std::map<std::string, std::string> flavor_files; // flavor name -> plugin file providing it
+    // Under trust.require_signed_plugins: file -> the SHA-256 it was signed with, checked by the
+    // child before it opens the file, so one swapped after the host checked it is not run.
+    std::map<std::string, std::string> signed_sha256;
     std::string log_level;
     std::filesystem::path log_file; // the run's log, which the child appends to as well
 };

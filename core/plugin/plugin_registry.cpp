@@ -165,4 +165,11 @@ std::shared_ptr<PluginLibrary> PluginRegistry::load(const std::string& name) {
     return slot;
 }
 
+std::optional<std::string> PluginRegistry::verified_sha256(const std::filesystem::path& file) const {
+    if (!trusted_keys_) return std::nullopt;
+    if (auto problem = govern::file_signature_problem(file, *trusted_keys_); !problem.empty())
+        throw PluginLoadError(file.string() + ": refused (trust.require_signed_plugins): " + problem);
+    return govern::read_file_signature(file).sha256;
+}
+
 } // namespace trellis::core

@@ -54,6 +54,10 @@ public:
 
     // Loads plugin `name` into this process (once); throws PluginLoadError.
     std::shared_ptr<PluginLibrary> load(const std::string& name);
+    // Under trust.require_signed_plugins, the SHA-256 `file` was signed with, after checking its
+    // signature again (PluginLoadError when it no longer passes): what an isolated stage's child
+    // process checks the file against before it opens it. Nothing when signatures are not required.
+    std::optional<std::string> verified_sha256(const std::filesystem::path& file) const;
 
 private:
     std::vector<PluginFile> files_;

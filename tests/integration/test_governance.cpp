@@ -868,3 +868,25 @@ TEST_CASE("NAME@ALIAS names the version the alias points at", "[governance]") {
     CHECK(missing.exit_code == 2);
     CHECK_THAT(missing.err, Catch::Contains("nobody"));
 }
+
+TEST_CASE("signed plugins: an isolated stage of a signed plugin runs under trust.require_signed_plugins",
+          "[governance]") {
+    Sandbox sandbox;
+    // The built-in data.csv, copied and signed; the installation's own copies stay unsigned and
+    // are refused, the signed copy comes first on the search path.
+    const fs::path installed = fs::path(TRELLIS_BINARY).parent_path().parent_path() / "lib" / "trellis" / "plugins";
+    const fs::path plugins = sandbox.dir() / "signed-plugins";
+    fs::create_directories(plugins);
+    fs::copy_file(installed / "data_csv.so", plugins / "data_csv.so");
+    REQUIRE(sandbox.run("keys generate release --dir keys").exit_code == 0);
+    REQUIRE(sandbox.run("keys trust keys/release.pub").exit_code == 0);
+    REQUIRE(sandbox.run("sign signed-plugins/data_csv.so --key keys/release.pem").exit_code == 0);
+    sandbox.write("data.csv", "x,y\n1,2\n3,4\n");
+    sandbox.write("load.lua", "stage \"data.csv\" { id = \"load\", path = \"data.csv\" }\n");
+    const std::string env = "TRELLIS_REQUIRE_SIGNED_PLUGINS=true TRELLIS_ISOLATE='*'";
+    const auto run = sandbox.run("--plugin-path signed-plugins run load.lua", env);
+    INFO(run.out << run.err);
+    CHECK(run.exit_code == 0);
+    CHECK(stage_status(run, "load") == "succeeded");
+    CHECK_THAT(run.err, Catch::Contains("refused (trust.require_signed_plugins): unsigned"));
+}

@@ -2,7 +2,9 @@
 // alias through its promotion policy, and registry.model, which brings a registered model (the
 // current champion, say) into a pipeline. They are declared and validated like plugin stages,
 // from the manifests here, but run on the scheduler thread against the store, never from a cache:
-// what they read and change is the registry's current state.
+// what they read and change is the registry's current state. (Under --resume a core stage that
+// finished in the run being resumed is reused like any other, so the run stays consistent with
+// the evaluations it already made.)
 #pragma once
 
 #include "exec/stage_invocation.hpp"
@@ -22,7 +24,7 @@ const StageManifest* core_stage_manifest(const std::string& name);
 const std::vector<StageManifest>& core_stage_manifests();
 
 // Runs core stages for the executor, on the scheduler thread, with the stage's inputs (known by
-// digest, as stored). Implemented over the registry (registry/pipeline_stages.hpp); the executor
+// digest, as stored). Implemented over the registry (exec/registry_stages.hpp); the executor
 // fails a core stage when it has none (a run without a store).
 class CoreStageRunner {
 public:

@@ -28,9 +28,9 @@ struct NewToken {
     std::string token; // the whole token: shown once, never stored
 };
 
-// Makes a token for `identity` with `role` (no higher than the maker's), audited. Admin only.
+// Makes a token for `identity` with `role`, audited. Admin only (so no role is above the maker's).
 NewToken create_token(Governance& governance, const std::string& identity, Role role, double expires_at);
-// Revokes token `id`, audited. Admin only. Throws AccessDenied-free std::invalid_argument when
+// Revokes token `id`, audited. Admin only. Throws std::invalid_argument (not AccessDenied) when
 // there is no such token.
 void revoke_token(Governance& governance, const std::string& id);
 std::vector<TokenRow> list_tokens(store::Database& db);

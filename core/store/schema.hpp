@@ -212,7 +212,7 @@ CREATE TABLE model_signatures (
   key_id     TEXT NOT NULL,
   public_key TEXT NOT NULL,                  -- hex, 32 bytes
   sha256     TEXT NOT NULL,                  -- of the model artifact's bytes (its digest)
-  signature  TEXT NOT NULL,                  -- hex Ed25519 over the sha256's 32 bytes in hex
+  signature  TEXT NOT NULL,                  -- hex Ed25519 over the sha256 as 64 hex characters
   signed_by  TEXT NOT NULL,
   signed_at  REAL NOT NULL,
   PRIMARY KEY (name, version, key_id),

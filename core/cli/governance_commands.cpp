@@ -325,6 +325,9 @@ int keys_trust(CliContext& context, const Args& args, bool trust) {
     auto& gov = store.gov();
     gov.require(govern::Role::Admin, trust ? "trust keys" : "distrust keys");
     if (trust) {
+        std::error_code error;
+        if (!govern::is_public_key_hex(args.first) && !fs::exists(args.first, error))
+            throw UsageError("keys trust " + args.first + ": neither a key file nor a public key of 64 hex digits");
         const std::string public_hex = govern::is_public_key_hex(args.first) ? args.first
                                                                              : govern::read_public_key_hex(args.first);
         const std::string id = govern::key_id(public_hex);

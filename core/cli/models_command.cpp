@@ -12,6 +12,10 @@
 #include "util/json_text.hpp"
 
 #include <fstream>
+#include <vector>
+#include <filesystem>
+#include <set>
+#include <cstring>
 #include <iostream>
 #include <sstream>
 
@@ -290,22 +294,41 @@ int card(CliContext& context, const ModelsArgs& args) {
     }
     std::ofstream out(args.output);
     out << text;
-    if (!out) throw UsageError("models card --output " + args.output + ": cannot write it");
+    if (!out) throw UsageError("models card --output " + args.output + ": cannot write it: " + std::strerror(errno));
     std::cout << "wrote the model card of " << version_text(version) << " to " << args.output << "\n";
     return exit_ok;
 }
 
 json read_policy_file(const std::string& path) {
+    const std::string what = "models policy set: " + (path == "-" ? std::string("standard input") : path);
     std::stringstream text;
     if (path == "-") {
         text << std::cin.rdbuf();
     } else {
+        std::error_code error;
+        if (std::filesystem::is_directory(path, error)) throw UsageError(what + ": a folder, not a policy file");
         std::ifstream in(path);
-        if (!in) throw UsageError("models policy set: cannot read " + path);
+        if (!in) throw UsageError(what + ": cannot read it: " + std::strerror(errno));
         text << in.rdbuf();
     }
-    auto document = json::parse(text.str(), nullptr, false);
-    if (document.is_discarded()) throw UsageError("models policy set: " + path + " is not valid JSON");
+    if (text.str().find_first_not_of(" \t\r\n") == std::string::npos) throw UsageError(what + ": empty");
+    // A key given twice would silently keep only its last rules: refused, naming it.
+    std::vector<std::set<std::string>> keys;
+    std::string duplicate;
+    const json::parser_callback_t refuse_duplicates = [&](int, json::parse_event_t event, json& parsed) {
+        if (event == json::parse_event_t::object_start) keys.emplace_back();
+        else if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+        else if (event == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second)
+            duplicate = parsed.get<std::string>();
+        return true;
+    };
+    json document;
+    try {
+        document = json::parse(text.str(), refuse_duplicates);
+    } catch (const json::parse_error& e) {
+        throw UsageError(what + ": not valid JSON (" + e.what() + ")");
+    }
+    if (!duplicate.empty()) throw UsageError(what + ": the key '" + duplicate + "' is given twice");
     return document;
 }
 

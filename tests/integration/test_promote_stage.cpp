@@ -332,3 +332,25 @@ TEST_CASE("tokens: a role granted to a token's identity lowers what the token ma
     CHECK(revoked.out.find(token.substr(18)) == std::string::npos);
     CHECK(revoked.err.find(token.substr(18)) == std::string::npos);
 }
+
+TEST_CASE("policy files: a key given twice, bad JSON, an empty or missing file are refused naming the fault",
+          "[governance]") {
+    Sandbox sandbox;
+    sandbox.write("twice.json", R"({"metrics": {"roc_auc": ">= 0.9"}, "metrics": {"accuracy": ">= 0.1"}})");
+    sandbox.write("broken.json", "{\"metrics\": ");
+    sandbox.write("typo.json", R"({"beat_current": {"metrc": "roc_auc"}})");
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"twice.json", "twice.json: the key 'metrics' is given twice"},
+        {"broken.json", "broken.json: not valid JSON ("},
+        {"missing.json", "missing.json: cannot read it: No such file or directory"},
+        {"typo.json", "policy: beat_current: unknown key 'metrc' (metric, by, direction)"},
+        {"- </dev/null", "standard input: empty"},
+    };
+    for (const auto& [file, expected] : cases) {
+        INFO(file);
+        const auto result = sandbox.run("models policy set cancer@champion " + file);
+        CHECK(result.exit_code == 2);
+        CHECK_THAT(result.err, Catch::Contains(expected));
+    }
+    CHECK(sandbox.run("models policy show --json").json().empty());
+}

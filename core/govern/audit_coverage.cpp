@@ -41,6 +41,17 @@ public:
 
     const std::vector<AuditEntry>& entries() const { return entries_; }
 
+    // The first object whose newest entry among `changes` says it exists (is not `removed_by`)
+    // but which is not among `present`: a row deleted beside trellis.
+    std::optional<std::string> deleted_object(const std::set<std::string>& changes, const std::string& removed_by,
+                                              const std::set<std::string>& present) const {
+        for (const auto& [object, entries] : by_object_) {
+            const auto* last = latest(object, changes);
+            if (last && last->action != removed_by && !present.count(object)) return object;
+        }
+        return std::nullopt;
+    }
+
 private:
     std::vector<AuditEntry> entries_;
     std::map<std::string, std::vector<const AuditEntry*>> by_object_;
@@ -104,13 +115,7 @@ std::string check_aliases(store::Database& db, const AuditIndex& audit) {
                         : "") +
                    unaccounted;
     }
-    std::set<std::string> checked;
-    for (const auto& entry : audit.entries()) {
-        if (!moves.count(entry.action) || !checked.insert(entry.object).second) continue;
-        const auto* last = audit.latest(entry.object, moves);
-        if (last->action != "alias.delete" && !present.count(entry.object))
-            return entry.object + " was deleted" + unaccounted;
-    }
+    if (const auto deleted = audit.deleted_object(moves, "alias.delete", present)) return *deleted + " was deleted" + unaccounted;
     return {};
 }
 
@@ -125,12 +130,8 @@ std::string check_policies(store::Database& db, const AuditIndex& audit) {
         if (!last || last->action != "policy.set" || last->after != json::parse(query.text(2), nullptr, false))
             return "the promotion policy of " + object + " was set" + unaccounted;
     }
-    std::set<std::string> checked;
-    for (const auto& entry : audit.entries()) {
-        if (!changes.count(entry.action) || !checked.insert(entry.object).second) continue;
-        if (audit.latest(entry.object, changes)->action == "policy.set" && !present.count(entry.object))
-            return "the promotion policy of " + entry.object + " was removed" + unaccounted;
-    }
+    if (const auto deleted = audit.deleted_object(changes, "policy.remove", present))
+        return "the promotion policy of " + *deleted + " was removed" + unaccounted;
     return {};
 }
 
@@ -170,12 +171,8 @@ std::string check_roles(store::Database& db, const AuditIndex& audit) {
         if (!last || last->action != "role.grant" || field(*last, "role") != query.text(1))
             return query.text(0) + " was given role " + query.text(1) + unaccounted;
     }
-    std::set<std::string> checked;
-    for (const auto& entry : audit.entries()) {
-        if (!changes.count(entry.action) || !checked.insert(entry.object).second) continue;
-        if (audit.latest(entry.object, changes)->action == "role.grant" && !present.count(entry.object))
-            return "the role of " + entry.object.substr(9) + " was revoked" + unaccounted;
-    }
+    if (const auto deleted = audit.deleted_object(changes, "role.revoke", present))
+        return "the role of " + deleted->substr(9) + " was revoked" + unaccounted; // after "identity "
     return {};
 }
 
@@ -205,12 +202,8 @@ std::string check_trusted_keys(store::Database& db, const AuditIndex& audit) {
         if (!last || last->action != "key.trust" || field(*last, "public_key") != query.text(1))
             return "key " + query.text(0) + " was trusted" + unaccounted;
     }
-    std::set<std::string> checked;
-    for (const auto& entry : audit.entries()) {
-        if (!changes.count(entry.action) || !checked.insert(entry.object).second) continue;
-        if (audit.latest(entry.object, changes)->action == "key.trust" && !present.count(entry.object))
-            return entry.object + " was distrusted" + unaccounted;
-    }
+    if (const auto deleted = audit.deleted_object(changes, "key.distrust", present))
+        return *deleted + " was distrusted" + unaccounted;
     return {};
 }
 

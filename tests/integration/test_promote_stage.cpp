@@ -231,6 +231,8 @@ TEST_CASE("audit verify: changes made beside trellis to the governed tables are 
     const std::vector<std::pair<std::string, std::string>> changes = {
         {"UPDATE model_aliases SET version = 1", "cancer@champion points at version 1"},
         {"DELETE FROM promotion_policies", "the promotion policy of cancer@champion was removed"},
+        {"DELETE FROM model_aliases", "cancer@champion was deleted"},
+        {"DELETE FROM roles", "the role of alice was revoked"},
         {"UPDATE tokens SET revoked_at = NULL", "was un-revoked"},
         {"UPDATE tokens SET hash = 'f' || hash", "was made or changed"},
         {"INSERT INTO approvals (name, version, identity, role, decision, reason, at) "

@@ -34,17 +34,6 @@ std::string openssl_error() {
     return text;
 }
 
-std::string hex(const unsigned char* bytes, size_t size) {
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(size * 2);
-    for (size_t i = 0; i < size; ++i) {
-        out += digits[bytes[i] >> 4];
-        out += digits[bytes[i] & 15];
-    }
-    return out;
-}
-
 bool unhex(std::string_view text, std::vector<unsigned char>& out) {
     if (text.size() % 2) return false;
     out.clear();
@@ -67,7 +56,7 @@ std::string raw_public_hex(EVP_PKEY* key) {
     size_t size = sizeof bytes;
     if (EVP_PKEY_get_raw_public_key(key, bytes, &size) != 1 || size != public_size)
         throw KeyError("cannot read the Ed25519 public key: " + openssl_error());
-    return hex(bytes, size);
+    return store::to_hex({bytes, size});
 }
 
 std::string read_text(const std::filesystem::path& path) {
@@ -158,7 +147,7 @@ std::string SigningKey::sign(std::string_view message) const {
                                    message.size()) == 1;
     EVP_MD_CTX_free(context);
     if (!ok) throw KeyError("cannot sign: " + openssl_error());
-    return hex(signature, size);
+    return store::to_hex({signature, size});
 }
 
 std::string public_key_hex_from_pem(std::string_view pem) {

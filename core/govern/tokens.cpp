@@ -5,22 +5,16 @@
 #include <openssl/rand.h>
 
 #include <stdexcept>
+#include <vector>
 
 namespace trellis::govern {
 
 namespace {
 
 std::string random_hex(size_t bytes) {
-    std::string raw(bytes, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
-        throw std::runtime_error("cannot draw random bytes for a token");
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    for (const unsigned char c : raw) {
-        out += digits[c >> 4];
-        out += digits[c & 15];
-    }
-    return out;
+    std::vector<uint8_t> raw(bytes);
+    if (RAND_bytes(raw.data(), static_cast<int>(bytes)) != 1) throw std::runtime_error("cannot draw random bytes for a token");
+    return store::to_hex(raw);
 }
 
 TokenRow token_from(store::Statement& row) {

@@ -19,16 +19,6 @@ namespace trellis::store {
 
 namespace {
 
-std::string to_hex(const uint8_t* bytes, size_t size) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string hex(size * 2, '0');
-    for (size_t i = 0; i < size; ++i) {
-        hex[2 * i] = digits[bytes[i] >> 4];
-        hex[2 * i + 1] = digits[bytes[i] & 0x0f];
-    }
-    return hex;
-}
-
 [[noreturn]] void openssl_failed(const char* action) {
     const unsigned long code = ERR_get_error();
     char text[256] = "unknown error";
@@ -102,7 +92,7 @@ std::string Sha256::hex() {
     unsigned int size = 0;
     if (EVP_DigestFinal_ex(state_->context, digest, &size) != 1) openssl_failed("finish a digest");
     state_->finished = true;
-    return to_hex(digest, size);
+    return to_hex({digest, size});
 }
 
 // ---- FastHash -----------------------------------------------------------------------------------
@@ -146,7 +136,7 @@ std::string FastHash::hex() const {
     // The canonical (big-endian) form, the one xxhsum prints, so a digest can be checked by hand.
     XXH128_canonical_t canonical;
     XXH128_canonicalFromHash(&canonical, XXH3_128bits_digest(state_->state));
-    return to_hex(canonical.digest, sizeof canonical.digest);
+    return to_hex({canonical.digest, sizeof canonical.digest});
 }
 
 // ---- one-shot helpers ---------------------------------------------------------------------------
@@ -180,6 +170,16 @@ bool is_sha256_hex(std::string_view text) {
     for (const char c : text)
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
     return true;
+}
+
+std::string to_hex(std::span<const uint8_t> bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string hex(bytes.size() * 2, '0');
+    for (size_t i = 0; i < bytes.size(); ++i) {
+        hex[2 * i] = digits[bytes[i] >> 4];
+        hex[2 * i + 1] = digits[bytes[i] & 0x0f];
+    }
+    return hex;
 }
 
 } // namespace trellis::store

@@ -56,6 +56,9 @@ std::string sha256_file(const std::filesystem::path& path);
 // XXH3-128 of a file's content; throws StoreError naming the file.
 std::string fast_hash_file(const std::filesystem::path& path);
 
+// `bytes` as lowercase hex, two digits a byte.
+std::string to_hex(std::span<const uint8_t> bytes);
+
 // Whether `text` is 64 lowercase hex digits.
 bool is_sha256_hex(std::string_view text);
 

@@ -1,12 +1,12 @@
 #include "govern/file_signature.hpp"
 
 #include "store/digest.hpp"
+#include "util/atomic_file.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 namespace trellis::govern {
 
@@ -30,18 +30,10 @@ FileSignature sign_file(const fs::path& file, const SigningKey& key, const std::
                                      {"public_key", signature.public_key}, {"key", signature.key_id},
                                      {"signature", signature.signature},   {"signed_by", signed_by},
                                      {"signed_at", at}};
-    const auto target = signature_path(file);
-    const auto temporary = fs::path(target.string() + ".tmp-" + std::to_string(getpid()));
-    {
-        std::ofstream out(temporary);
-        out << document.dump(2) << "\n";
-        if (!out) throw KeyError(target.string() + ": cannot write the signature");
-    }
-    std::error_code error;
-    fs::rename(temporary, target, error);
-    if (error) {
-        fs::remove(temporary, error);
-        throw KeyError(target.string() + ": cannot write the signature: " + error.message());
+    try {
+        core::write_file_atomically(signature_path(file), document.dump(2) + "\n", 0644, false);
+    } catch (const std::runtime_error& e) {
+        throw KeyError(e.what());
     }
     return signature;
 }

@@ -224,10 +224,7 @@ int audit_verify(CliContext& context, const Args& args) {
     const auto verdict = govern::verify_audit(store.db(), public_hex);
     // The head, to keep outside the store: a later verify that finds fewer entries, or another
     // hash at this seq, shows the log was cut or rewritten by someone holding the key.
-    govern::AuditFilter last_entry;
-    last_entry.limit = 1;
-    const auto newest = govern::read_audit(store.db(), last_entry);
-    const json head = newest.empty() ? json() : json({{"seq", newest.back().seq}, {"hash", newest.back().hash}});
+    const json head = verdict.head_seq ? json({{"seq", *verdict.head_seq}, {"hash", verdict.head_hash}}) : json();
     if (args.json) {
         std::cout << core::dump_json({{"ok", verdict.ok()}, {"entries", verdict.entries},
                                       {"first_bad", verdict.first_bad ? json(*verdict.first_bad) : json()},
@@ -403,7 +400,7 @@ int verify(CliContext& context, const Args& args) {
     } else {
         auto store = open_governed(context, false);
         const auto version = registry::load_version(store.db(), args.first);
-        what = "model " + version.name + ":" + std::to_string(version.version);
+        what = "model " + registry::version_label(version.name, version.version);
         problem = registry::signature_problem(store.db(), root, version);
     }
     if (args.json) std::cout << core::dump_json({{"subject", what}, {"ok", problem.empty()}, {"problem", problem}}, 2) << "\n";

@@ -44,7 +44,7 @@ std::pair<std::string, std::string> split_alias(const std::string& text) {
 }
 
 std::string version_text(const registry::ModelVersion& version) {
-    return version.name + ":" + std::to_string(version.version);
+    return registry::version_label(version.name, version.version);
 }
 
 std::string metrics_text(const std::map<std::string, double>& metrics, size_t at_most = 4) {
@@ -161,7 +161,7 @@ void print_version_json(GovernedStore& store, const std::string& label) {
 // NAME:VERSION of a reference, resolved before a change that could make it name another version.
 std::string resolved_label(GovernedStore& store, const std::string& reference) {
     const auto version = registry::load_version(store.db(), reference);
-    return version.name + ":" + std::to_string(version.version);
+    return registry::version_label(version.name, version.version);
 }
 
 int alias(CliContext& context, const ModelsArgs& args) {
@@ -191,7 +191,7 @@ int alias(CliContext& context, const ModelsArgs& args) {
         throw UsageError("models alias " + args.reference + ": '" + args.second + "' is not a version number");
     }
     registry::set_alias(store.gov(), name, alias_name, number, context.settings().require_signed_models());
-    if (args.json) print_version_json(store, name + ":" + std::to_string(number));
+    if (args.json) print_version_json(store, registry::version_label(name, number));
     else std::cout << name << "@" << alias_name << " -> " << name << ":" << number << "\n";
     return exit_ok;
 }

@@ -65,7 +65,7 @@ AttemptResult RegistryStages::registered_model(const StageNode& node, const std:
         result.params["resolved"] = "otherwise";
         return result;
     }
-    const std::string label = version.name + ":" + std::to_string(version.version);
+    const std::string label = registry::version_label(version.name, version.version);
     if (options_.require_signed_models)
         if (const auto problem = registry::signature_problem(recorder_.metadata().db(), root_, version); !problem.empty())
             return AttemptResult::failure(TRELLIS_ERR_FAILED,
@@ -104,7 +104,7 @@ AttemptResult RegistryStages::promote(const StageNode& node, const std::map<std:
             "its model (" + digest.substr(0, 12) + ") is not a registered version of '" + name +
                 "'; register it first (deploy.export with name = \"" + name +
                 "\") and list that stage in this one's 'after'");
-    const std::string label = name + ":" + std::to_string(*candidate);
+    const std::string label = registry::version_label(name, *candidate);
 
     AttemptResult result;
     result.params["version"] = *candidate;

@@ -32,9 +32,7 @@ std::string utc(double seconds) {
 
 std::string number(const json& value) {
     if (!value.is_number()) return value.is_null() ? "-" : value.dump();
-    char text[40];
-    std::snprintf(text, sizeof text, "%.6g", value.get<double>());
-    return text;
+    return metric_text(value.get<double>());
 }
 
 std::string cell(const json& value) {
@@ -191,7 +189,7 @@ void text_section(std::ostringstream& out, const json& card, const std::string& 
 json model_card_json(store::Database& db, const std::filesystem::path& root, const ModelVersion& version) {
     json card = version_json(version);
     card["kind"] = "trellis.model_card";
-    card["version_label"] = version.name + ":" + std::to_string(version.version);
+    card["version_label"] = version_label(version.name, version.version);
     card["params"] = run_params(db, version.run_id);
     card["trainer"] = trainer_config(db, version.trained_by);
     card["data"] = training_data(db, root, version);

@@ -1,5 +1,7 @@
 #include "registry/model_registry.hpp"
 
+#include <cstdio>
+
 #include "store/artifact_store.hpp"
 #include "store/digest.hpp"
 #include "store/lineage.hpp"
@@ -21,7 +23,6 @@ nlohmann::json parse_json(const std::string& text) {
     return value.is_discarded() ? nlohmann::json() : value;
 }
 
-std::string label(const std::string& name, int64_t version) { return name + ":" + std::to_string(version); }
 
 // "NAME", "NAME:VERSION", "NAME@ALIAS" -> name and version, through the store's resolver.
 std::pair<std::string, int64_t> resolve(store::Database& db, const std::string& reference) {
@@ -88,7 +89,7 @@ ModelVersion read_version(store::Database& db, const std::string& name, int64_t 
                             "LEFT JOIN executions e ON e.id = m.execution_id "
                             "LEFT JOIN artifacts a ON a.digest = m.artifact_digest WHERE m.name = ? AND m.version = ?");
     query.bind(1, name).bind(2, number);
-    if (!query.step()) throw RegistryError("model " + label(name, number) + " is not registered");
+    if (!query.step()) throw RegistryError("model " + version_label(name, number) + " is not registered");
     ModelVersion version;
     version.name = name;
     version.version = number;
@@ -219,18 +220,18 @@ void set_alias(govern::Governance& governance, const std::string& name, const st
     store::Transaction transaction(db);
     require_exists(db, name, version);
     if (require_signed)
-        if (const auto problem = signature_problem(db, governance.root(), load_version(db, label(name, version)));
+        if (const auto problem = signature_problem(db, governance.root(), load_version(db, version_label(name, version)));
             !problem.empty())
-            throw RegistryError("not pointing " + name + "@" + alias + " at " + label(name, version) +
+            throw RegistryError("not pointing " + name + "@" + alias + " at " + version_label(name, version) +
                                 ": trust.require_signed_models is on and " + problem);
     auto policy = db.prepare("SELECT 1 FROM promotion_policies WHERE name = ? AND alias = ?");
     policy.bind(1, name).bind(2, alias);
     if (policy.step())
         throw RegistryError(name + "@" + alias + " is guarded by a promotion policy; move it with 'trellis models "
-                            "promote " + label(name, version) + " --alias " + alias + "'");
+                            "promote " + version_label(name, version) + " --alias " + alias + "'");
     const auto candidate = read_version(db, name, version, false);
     if (candidate.status != "active")
-        throw RegistryError("model " + label(name, version) + " is archived; restore it before pointing an alias at it");
+        throw RegistryError("model " + version_label(name, version) + " is archived; restore it before pointing an alias at it");
     const std::optional<int64_t> before = alias_holder(db, name, alias);
     if (before == version) throw RegistryError(name + "@" + alias + " is already version " + std::to_string(version));
     auto upsert = db.prepare("INSERT OR REPLACE INTO model_aliases (name, alias, version, set_by, set_at) "
@@ -266,44 +267,44 @@ void set_tag(govern::Governance& governance, const std::string& reference, const
     if (key.empty()) throw RegistryError("a tag needs a key");
     auto& db = governance.db();
     const auto [name, number] = resolve(db, reference);
-    governance.require(Role::Developer, "tag " + label(name, number));
+    governance.require(Role::Developer, "tag " + version_label(name, number));
     store::Transaction transaction(db);
     const auto before = brief(read_version(db, name, number, false));
     auto upsert = db.prepare("INSERT OR REPLACE INTO model_tags (name, version, key, value) VALUES (?, ?, ?, ?)");
     upsert.bind(1, name).bind(2, number).bind(3, key).bind(4, value);
     upsert.run();
-    governance.audit("model.tag", label(name, number), before, brief(read_version(db, name, number, false)));
+    governance.audit("model.tag", version_label(name, number), before, brief(read_version(db, name, number, false)));
     transaction.commit();
 }
 
 void set_description(govern::Governance& governance, const std::string& reference, const std::string& text) {
     auto& db = governance.db();
     const auto [name, number] = resolve(db, reference);
-    governance.require(Role::Developer, "describe " + label(name, number));
+    governance.require(Role::Developer, "describe " + version_label(name, number));
     store::Transaction transaction(db);
     const auto before = brief(read_version(db, name, number, false));
     auto update = db.prepare("UPDATE models SET description = ? WHERE name = ? AND version = ?");
     update.bind(1, text).bind(2, name).bind(3, number);
     update.run();
-    governance.audit("model.describe", label(name, number), before, brief(read_version(db, name, number, false)));
+    governance.audit("model.describe", version_label(name, number), before, brief(read_version(db, name, number, false)));
     transaction.commit();
 }
 
 void set_status(govern::Governance& governance, const std::string& reference, bool archived) {
     auto& db = governance.db();
     const auto [name, number] = resolve(db, reference);
-    governance.require(Role::Admin, std::string(archived ? "archive " : "restore ") + label(name, number));
+    governance.require(Role::Admin, std::string(archived ? "archive " : "restore ") + version_label(name, number));
     store::Transaction transaction(db);
     const auto version = read_version(db, name, number, false);
     const std::string wanted = archived ? "archived" : "active";
-    if (version.status == wanted) throw RegistryError("model " + label(name, number) + " is " + wanted + " already");
+    if (version.status == wanted) throw RegistryError("model " + version_label(name, number) + " is " + wanted + " already");
     if (archived && !version.aliases.empty())
-        throw RegistryError("model " + label(name, number) + " is " + name + "@" + version.aliases.front() +
+        throw RegistryError("model " + version_label(name, number) + " is " + name + "@" + version.aliases.front() +
                             "; move or delete that alias before archiving it");
     auto update = db.prepare("UPDATE models SET status = ? WHERE name = ? AND version = ?");
     update.bind(1, wanted).bind(2, name).bind(3, number);
     update.run();
-    governance.audit(archived ? "model.archive" : "model.restore", label(name, number), {{"status", version.status}},
+    governance.audit(archived ? "model.archive" : "model.restore", version_label(name, number), {{"status", version.status}},
                      {{"status", wanted}});
     transaction.commit();
 }
@@ -311,7 +312,7 @@ void set_status(govern::Governance& governance, const std::string& reference, bo
 void decide(govern::Governance& governance, const std::string& reference, bool approve, const std::string& reason) {
     auto& db = governance.db();
     const auto [name, number] = resolve(db, reference);
-    const std::string what = std::string(approve ? "approve " : "reject ") + label(name, number);
+    const std::string what = std::string(approve ? "approve " : "reject ") + version_label(name, number);
     if (reason.empty()) throw RegistryError(what + ": give a --reason");
     governance.require(Role::Approver, what);
     const auto version = read_version(db, name, number, false);
@@ -321,12 +322,12 @@ void decide(govern::Governance& governance, const std::string& reference, bool a
             governance.audit("access.denied", what, nullptr, {{"rule", "four-eyes"}});
             transaction.commit();
         }
-        throw govern::AccessDenied(governance.who().name + " registered " + label(name, number) +
+        throw govern::AccessDenied(governance.who().name + " registered " + version_label(name, number) +
                                    " and may not " + (approve ? "approve" : "reject") +
                                    " it (four-eyes: another approver must decide)");
     }
     if (approve && version.status != "active")
-        throw RegistryError("model " + label(name, number) + " is archived; restore it before approving it");
+        throw RegistryError("model " + version_label(name, number) + " is archived; restore it before approving it");
     store::Transaction transaction(db);
     auto insert = db.prepare("INSERT INTO approvals (name, version, identity, role, decision, reason, at) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -339,7 +340,7 @@ void decide(govern::Governance& governance, const std::string& reference, bool a
         .bind(6, reason)
         .bind(7, governance.now());
     insert.run();
-    governance.audit(approve ? "approval.approve" : "approval.reject", label(name, number), nullptr,
+    governance.audit(approve ? "approval.approve" : "approval.reject", version_label(name, number), nullptr,
                      {{"decision", decision}, {"reason", reason}, {"role", govern::to_string(governance.who().role)}});
     transaction.commit();
 }
@@ -347,7 +348,7 @@ void decide(govern::Governance& governance, const std::string& reference, bool a
 ModelSignature sign_version(govern::Governance& governance, const std::string& reference, const govern::SigningKey& key) {
     auto& db = governance.db();
     const auto [name, number] = resolve(db, reference);
-    governance.require(Role::Developer, "sign " + label(name, number));
+    governance.require(Role::Developer, "sign " + version_label(name, number));
     const auto version = read_version(db, name, number, false);
     // Sign what is stored, not what the registry says: a damaged object is refused here.
     store::ArtifactStore artifacts(governance.root());
@@ -371,14 +372,14 @@ ModelSignature sign_version(govern::Governance& governance, const std::string& r
         .bind(7, signature.signed_by)
         .bind(8, signature.signed_at);
     insert.run();
-    governance.audit("model.sign", label(name, number), nullptr, {{"key", signature.key_id}, {"sha256", version.digest}});
+    governance.audit("model.sign", version_label(name, number), nullptr, {{"key", signature.key_id}, {"sha256", version.digest}});
     transaction.commit();
     return signature;
 }
 
 std::string signature_problem(store::Database& db, const std::filesystem::path& root, const ModelVersion& version) {
     if (version.signatures.empty())
-        return "it is not signed (trellis sign " + label(version.name, version.version) + " --key KEY)";
+        return "it is not signed (trellis sign " + version_label(version.name, version.version) + " --key KEY)";
     std::string problem;
     for (const auto& signature : version.signatures) {
         auto trusted = db.prepare("SELECT 1 FROM trusted_keys WHERE key_id = ? AND public_key = ?");
@@ -441,6 +442,14 @@ nlohmann::json version_json(const ModelVersion& version) {
         signatures.push_back({{"key", s.key_id}, {"sha256", s.sha256}, {"signed_by", s.signed_by}, {"signed_at", s.signed_at}});
     out["signatures"] = signatures;
     return out;
+}
+
+std::string version_label(const std::string& name, int64_t version) { return name + ":" + std::to_string(version); }
+
+std::string metric_text(double value) {
+    char text[40];
+    std::snprintf(text, sizeof text, "%.6g", value);
+    return text;
 }
 
 } // namespace trellis::registry

@@ -92,6 +92,11 @@ std::vector<ModelSummary> list_models(store::Database& db);
 // The versions of `name`, newest first (without evaluations, decisions and signatures).
 std::vector<ModelVersion> list_versions(store::Database& db, const std::string& name);
 
+// "NAME:VERSION": how every message, audit object and card names a version.
+std::string version_label(const std::string& name, int64_t version);
+// A metric value in messages and cards: six significant digits.
+std::string metric_text(double value);
+
 // "NAME" (newest active version), "NAME:VERSION" or "NAME@ALIAS" with everything the store knows
 // about it. Throws RegistryError naming what was not found, with near names.
 ModelVersion load_version(store::Database& db, const std::string& reference);

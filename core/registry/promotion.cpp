@@ -13,13 +13,6 @@ namespace {
 
 using govern::Role;
 
-std::string number(double value) {
-    char text[40];
-    std::snprintf(text, sizeof text, "%.6g", value);
-    return text;
-}
-
-std::string label(const std::string& name, int64_t version) { return name + ":" + std::to_string(version); }
 
 bool compare(double left, const std::string& op, double right) {
     if (op == ">=") return left >= right;
@@ -71,13 +64,13 @@ std::string data_text(const std::map<std::string, std::string>& data) {
 RuleCheck check_beat(store::Database& db, const ModelVersion& candidate, const std::string& alias,
                      const PromotionPolicy::Beat& beat, std::optional<int64_t> holder) {
     RuleCheck check;
-    check.rule = "beat " + candidate.name + "@" + alias + " on " + beat.metric + " by " + number(beat.by);
+    check.rule = "beat " + candidate.name + "@" + alias + " on " + beat.metric + " by " + metric_text(beat.by);
     if (!holder) {
         check.passed = true;
         check.detail = "no version holds " + candidate.name + "@" + alias + " yet";
         return check;
     }
-    const ModelVersion current = load_version(db, label(candidate.name, *holder));
+    const ModelVersion current = load_version(db, version_label(candidate.name, *holder));
     for (const auto& mine : candidate.evaluations) {
         auto score = mine.metrics.find(beat.metric);
         if (score == mine.metrics.end()) continue;
@@ -87,17 +80,17 @@ RuleCheck check_beat(store::Database& db, const ModelVersion& candidate, const s
             if (other == theirs.metrics.end()) continue;
             const double margin = beat.maximize ? score->second - other->second : other->second - score->second;
             check.passed = margin >= beat.by;
-            check.detail = beat.metric + " " + number(score->second) + " against " + number(other->second) + " for " +
-                           label(current.name, current.version) + " on the same data (" + data_text(mine.data) +
-                           "): a margin of " + (margin >= 0 ? "+" : "") + number(margin) +
-                           (check.passed ? "" : ", less than the " + number(beat.by) + " required");
+            check.detail = beat.metric + " " + metric_text(score->second) + " against " + metric_text(other->second) + " for " +
+                           version_label(current.name, current.version) + " on the same data (" + data_text(mine.data) +
+                           "): a margin of " + (margin >= 0 ? "+" : "") + metric_text(margin) +
+                           (check.passed ? "" : ", less than the " + metric_text(beat.by) + " required");
             return check;
         }
     }
     check.detail = candidate.evaluations.empty()
-                       ? label(candidate.name, candidate.version) + " has no evaluation with " + beat.metric
-                       : "no evaluation of " + label(current.name, current.version) + " (the current " + alias +
-                             ") on the data " + label(candidate.name, candidate.version) +
+                       ? version_label(candidate.name, candidate.version) + " has no evaluation with " + beat.metric
+                       : "no evaluation of " + version_label(current.name, current.version) + " (the current " + alias +
+                             ") on the data " + version_label(candidate.name, candidate.version) +
                              " was evaluated on; evaluate both on the same data (in a pipeline: "
                              "registered_model \"" + candidate.name + "@" + alias + "\")";
     return check;
@@ -124,7 +117,7 @@ RuleCheck check_approvals(const ModelVersion& candidate, const PromotionPolicy& 
     check.detail = std::to_string(approvers.size()) + " of " + std::to_string(policy.approvals) +
                    (approvers.empty() ? "" : " (" + names + ")") +
                    (check.passed ? "" : "; ask an approver: trellis models approve " +
-                                            label(candidate.name, candidate.version) + " --reason ...");
+                                            version_label(candidate.name, candidate.version) + " --reason ...");
     return check;
 }
 
@@ -201,7 +194,7 @@ nlohmann::json policy_json(const PromotionPolicy& policy) {
     nlohmann::json out = nlohmann::json::object();
     if (!policy.metrics.empty()) {
         out["metrics"] = nlohmann::json::object();
-        for (const auto& threshold : policy.metrics) out["metrics"][threshold.metric] = threshold.op + " " + number(threshold.value);
+        for (const auto& threshold : policy.metrics) out["metrics"][threshold.metric] = threshold.op + " " + metric_text(threshold.value);
     }
     if (policy.beat_current)
         out["beat_current"] = {{"metric", policy.beat_current->metric},
@@ -265,7 +258,7 @@ std::vector<PolicyRow> list_policies(store::Database& db) {
 std::string PromotionOutcome::refusal() const {
     for (const auto& check : checks)
         if (!check.passed)
-            return "not promoting " + label(name, version) + " to " + name + "@" + alias + ": rule '" + check.rule +
+            return "not promoting " + version_label(name, version) + " to " + name + "@" + alias + ": rule '" + check.rule +
                    "' failed: " + check.detail;
     return {};
 }
@@ -275,7 +268,7 @@ PromotionOutcome promote(govern::Governance& governance, const std::string& refe
     check_alias_name(alias);
     auto& db = governance.db();
     const ModelVersion named = load_version(db, reference);
-    governance.require(Role::Developer, "promote " + label(named.name, named.version) + " to " + named.name + "@" + alias);
+    governance.require(Role::Developer, "promote " + version_label(named.name, named.version) + " to " + named.name + "@" + alias);
     // One write transaction from reading the holder to moving the alias (see the header).
     store::Transaction transaction(db);
     // Resolved again inside the transaction: NAME@challenger may have moved since.
@@ -293,7 +286,7 @@ PromotionOutcome promote(govern::Governance& governance, const std::string& refe
                             "; nothing to promote");
     if (options.expected_holder && *options.expected_holder != outcome.previous) {
         const auto text = [](std::optional<int64_t> v) { return v ? "version " + std::to_string(*v) : std::string("no version"); };
-        throw RegistryError("not promoting " + label(candidate.name, candidate.version) + ": " + candidate.name + "@" +
+        throw RegistryError("not promoting " + version_label(candidate.name, candidate.version) + ": " + candidate.name + "@" +
                             alias + " now points at " + text(outcome.previous) + ", not " +
                             text(*options.expected_holder) +
                             " as when it was judged (another promotion moved it meanwhile); look again and retry");
@@ -308,14 +301,14 @@ PromotionOutcome promote(govern::Governance& governance, const std::string& refe
         const Evaluation* evaluation = evaluation_with(candidate, wanted);
         for (const auto& threshold : policy.metrics) {
             RuleCheck check;
-            check.rule = "metric " + threshold.metric + " " + threshold.op + " " + number(threshold.value);
+            check.rule = "metric " + threshold.metric + " " + threshold.op + " " + metric_text(threshold.value);
             if (!evaluation) {
-                check.detail = "no evaluation of " + label(candidate.name, candidate.version) + " logged " +
+                check.detail = "no evaluation of " + version_label(candidate.name, candidate.version) + " logged " +
                                threshold.metric + " (evaluate it, e.g. with train.evaluate)";
             } else {
                 const double value = evaluation->metrics.at(threshold.metric);
                 check.passed = compare(value, threshold.op, threshold.value);
-                check.detail = threshold.metric + " = " + number(value) + " (stage " + evaluation->stage_id + " of run " +
+                check.detail = threshold.metric + " = " + metric_text(value) + " (stage " + evaluation->stage_id + " of run " +
                                evaluation->run_id + ")";
             }
             outcome.checks.push_back(std::move(check));

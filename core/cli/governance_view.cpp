@@ -1,12 +1,6 @@
 #include "cli/governance_view.hpp"
 
-#include "cli/exit_codes.hpp"
 #include "cli/store_view.hpp"
-#include "govern/ed25519.hpp"
-#include "registry/model_registry.hpp"
-#include "store/run_queries.hpp"
-
-#include <iostream>
 
 namespace trellis::cli {
 
@@ -23,15 +17,10 @@ GovernedStore open_governed(const CliContext& context, bool create) {
 }
 
 int with_governance_errors(const std::function<int()>& body) {
+    // AccessDenied, RegistryError and KeyError reach main(), which gives them their exit codes;
+    // a bad argument the governance code found is a usage error here, not an internal one.
     try {
         return with_lookup_errors(body);
-    } catch (const govern::AccessDenied& e) {
-        std::cerr << "trellis: error: " << e.what() << "\n";
-        return exit_denied;
-    } catch (const registry::RegistryError& e) {
-        throw UsageError(e.what());
-    } catch (const govern::KeyError& e) {
-        throw UsageError(e.what());
     } catch (const std::invalid_argument& e) {
         throw UsageError(e.what());
     }

@@ -23,8 +23,8 @@ struct GovernedStore {
 // who is acting (TRELLIS_TOKEN or the OS user).
 GovernedStore open_governed(const CliContext& context, bool create);
 
-// Runs `body`; registry, key and lookup errors become one "trellis: error:" line and exit 2, a
-// refused permission exit 4.
+// Runs `body`; lookup errors and bad arguments become usage errors (one "trellis: error:" line,
+// exit 2). Registry and key errors (exit 2) and refused permissions (exit 4) are main()'s to report.
 int with_governance_errors(const std::function<int()>& body);
 
 } // namespace trellis::cli

@@ -17,7 +17,7 @@ using nlohmann::json;
 // The audit entries by object, oldest first.
 class AuditIndex {
 public:
-    explicit AuditIndex(store::Database& db) : entries_(read_audit(db, {})) {
+    explicit AuditIndex(std::vector<AuditEntry> entries) : entries_(std::move(entries)) {
         for (const auto& entry : entries_) by_object_[entry.object].push_back(&entry);
     }
 
@@ -228,8 +228,10 @@ std::string check_signatures(store::Database& db, const AuditIndex& audit) {
 
 } // namespace
 
-std::string audit_coverage_problem(store::Database& db) {
-    const AuditIndex audit(db);
+std::string audit_coverage_problem(store::Database& db) { return audit_coverage_problem(db, read_audit(db, {})); }
+
+std::string audit_coverage_problem(store::Database& db, std::vector<AuditEntry> entries) {
+    const AuditIndex audit(std::move(entries));
     for (auto check : {check_models, check_aliases, check_policies, check_approvals, check_roles, check_tokens,
                        check_trusted_keys, check_signatures})
         if (std::string problem = check(db, audit); !problem.empty()) return problem;

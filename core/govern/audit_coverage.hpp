@@ -5,14 +5,18 @@
 // (schema 3, migrated) have no registrant and are not checked.
 #pragma once
 
+#include "govern/audit_log.hpp"
 #include "store/sqlite.hpp"
 
 #include <string>
+#include <vector>
 
 namespace trellis::govern {
 
 // The first row of a governed table that the audit log does not account for, as one line; empty
-// when every row is accounted for.
+// when every row is accounted for. `entries`: the whole log, oldest first, when the caller has
+// read it already (else it is read here).
 std::string audit_coverage_problem(store::Database& db);
+std::string audit_coverage_problem(store::Database& db, std::vector<AuditEntry> entries);
 
 } // namespace trellis::govern

@@ -125,8 +125,9 @@ AuditVerdict verify_audit(store::Database& db, const std::string& public_hex) {
     auto query = db.prepare(std::string("SELECT ") + columns + " FROM audit_log ORDER BY seq");
     int64_t expected_seq = 1;
     std::string previous = genesis_hash;
+    std::vector<AuditEntry> checked; // for the coverage check, which needs the whole log too
     while (query.step()) {
-        const AuditEntry entry = entry_from(query);
+        const AuditEntry& entry = checked.emplace_back(entry_from(query));
         ++verdict.entries;
         if (entry.seq != expected_seq)
             return bad(expected_seq, entry.seq > expected_seq
@@ -150,10 +151,14 @@ AuditVerdict verify_audit(store::Database& db, const std::string& public_hex) {
         ++expected_seq;
     }
     const int64_t last = expected_seq - 1;
+    if (last > 0) {
+        verdict.head_seq = last;
+        verdict.head_hash = previous;
+    }
     auto head = db.prepare("SELECT seq, hash, signature FROM audit_head WHERE id = 1");
     if (!head.step()) {
         if (last == 0) { // an empty log: then the governed tables must be empty too
-            verdict.problem = audit_coverage_problem(db);
+            verdict.problem = audit_coverage_problem(db, {});
             return verdict;
         }
         return bad(last, "the signed head is missing (deleted) while the log has " + std::to_string(last) + " entries");
@@ -172,7 +177,7 @@ AuditVerdict verify_audit(store::Database& db, const std::string& public_hex) {
                                      "head was rolled back)");
     if (head_hash != previous)
         return bad(last, "entry " + std::to_string(last) + " does not match the signed head's hash");
-    if (std::string problem = audit_coverage_problem(db); !problem.empty()) verdict.problem = problem;
+    if (std::string problem = audit_coverage_problem(db, std::move(checked)); !problem.empty()) verdict.problem = problem;
     return verdict;
 }
 

@@ -56,6 +56,8 @@ struct AuditVerdict {
     int64_t entries = 0;                 // how many rows were checked
     std::optional<int64_t> first_bad;    // the seq of the first bad entry (or where one is missing)
     std::string problem;                 // what is wrong there; empty when the log is intact
+    std::optional<int64_t> head_seq;     // the newest entry checked, and its hash: to keep elsewhere
+    std::string head_hash;
     bool ok() const { return problem.empty(); }
 };
 

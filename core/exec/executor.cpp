@@ -383,9 +383,7 @@ private:
             attempt.executable = options_.executable;
             attempt.flavor_files = flavor_files_;
             try {
-                if (auto sha256 = registry_.verified_sha256(node.plugin_file)) attempt.signed_sha256[node.plugin_file] = *sha256;
-                for (const auto& [flavor, file] : flavor_files_)
-                    if (auto sha256 = registry_.verified_sha256(file)) attempt.signed_sha256[file] = *sha256;
+                attempt.signed_sha256 = signed_plugin_files(node.plugin_file);
             } catch (const std::exception& e) {
                 slot.active = false;
                 return finish(i, AttemptResult::failure(TRELLIS_ERR_FAILED, e.what()), 0);
@@ -399,6 +397,21 @@ private:
         ++active_;
         in_flight_.insert(i);
         pool_.submit(std::move(task));
+    }
+
+    // Under trust.require_signed_plugins, the signed SHA-256 of `plugin_file` and of every flavor
+    // plugin, which an isolated attempt's child checks each file against before it opens it. Each
+    // file's signature is checked once a run: the child's hash is what catches a file swapped since.
+    std::map<std::string, std::string> signed_plugin_files(const std::string& plugin_file) {
+        std::map<std::string, std::string> out;
+        const auto add = [&](const std::string& file) {
+            auto known = verified_sha256_.find(file);
+            if (known == verified_sha256_.end()) known = verified_sha256_.emplace(file, registry_.verified_sha256(file)).first;
+            if (known->second) out[file] = *known->second;
+        };
+        add(plugin_file);
+        for (const auto& [flavor, file] : flavor_files_) add(file);
+        return out;
     }
 
     // A stage whose cache key matches an earlier execution's takes that execution's outputs
@@ -803,6 +816,7 @@ private:
     std::map<std::string, std::shared_ptr<PluginLibrary>> libraries_;
     std::map<std::string, std::string> load_errors_;
     std::map<std::string, std::string> flavor_files_;
+    std::map<std::string, std::optional<std::string>> verified_sha256_; // file -> its signed SHA-256, if required
     size_t active_ = 0;
     std::set<size_t> in_flight_; // stages whose attempt is with a worker
     bool stopping_ = false;

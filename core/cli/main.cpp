@@ -5,6 +5,7 @@
 #include "cli/governance_commands.hpp"
 #include "cli/plugins_command.hpp"
 #include "cli/run_command.hpp"
+#include "cli/serve_command.hpp"
 #include "cli/store_commands.hpp"
 #include "govern/access.hpp"
 #include "govern/ed25519.hpp"
@@ -103,6 +104,7 @@ int run(int argc, char** argv) {
     cli::add_run_commands(app, get_context, action);
     cli::add_store_commands(app, get_context, action);
     cli::add_governance_commands(app, get_context, action);
+    cli::add_serve_command(app, get_context, action);
 
     try {
         app.parse(argc, argv);

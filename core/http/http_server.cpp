@@ -1,0 +1,268 @@
+#include "http/http_server.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+
+#include <sys/resource.h>
+
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace trellis::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// 10,000 connections need 10,000 descriptors; the soft limit is often 1,024.
+void raise_descriptor_limit() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+std::string error_body(const std::string& message) {
+    std::string body = "{\"error\":\"";
+    for (char c : message) {
+        if (c == '"' || c == '\\') body += '\\';
+        body += c;
+    }
+    return body + "\"}";
+}
+
+} // namespace
+
+Response make_response(const Request& request, beast_http::status status, std::string body, const char* content_type) {
+    Response response{status, request.version()};
+    response.set(beast_http::field::server, "trellis");
+    response.set(beast_http::field::content_type, content_type);
+    response.keep_alive(request.keep_alive());
+    response.body() = std::move(body);
+    response.prepare_payload();
+    return response;
+}
+
+struct HttpServer::Impl {
+    ServerOptions options;
+    Handler handler;
+    ExemptPath exempt;
+    asio::io_context io;
+    tcp::acceptor acceptor;
+    std::vector<std::thread> threads;
+    ServerCounters counters;
+    std::atomic<bool> draining{false};
+
+    Impl(ServerOptions o, Handler h, ExemptPath e)
+        : options(std::move(o)), handler(std::move(h)), exempt(std::move(e)),
+          io(static_cast<int>(options.threads)), acceptor(asio::make_strand(io)) {}
+
+    void accept();
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket&& socket, HttpServer::Impl& server, bool refuse)
+        : stream_(std::move(socket)), server_(server), refuse_(refuse) {
+        ++server_.counters.open_connections;
+    }
+    ~Session() { --server_.counters.open_connections; }
+
+    void run() {
+        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+            if (self->refuse_) self->refuse_connection();
+            else self->wait_for_request();
+        });
+    }
+
+private:
+    // Waits for the first byte of the next request with the idle timeout; the request itself
+    // then has the read timeout, so a client trickling bytes cannot hold a connection forever.
+    void wait_for_request() {
+        if (buffer_.size() > 0) return read_request();
+        stream_.expires_after(server_.options.limits.idle_timeout);
+        stream_.async_read_some(buffer_.prepare(8192), [self = shared_from_this()](beast::error_code ec, size_t n) {
+            if (ec) return self->close();
+            self->buffer_.commit(n);
+            self->read_request();
+        });
+    }
+
+    void read_request() {
+        parser_.emplace();
+        parser_->body_limit(server_.options.limits.max_body_bytes);
+        parser_->header_limit(static_cast<uint32_t>(server_.options.limits.max_header_bytes));
+        stream_.expires_after(server_.options.limits.read_timeout);
+        beast_http::async_read(stream_, buffer_, *parser_,
+                               [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec == beast_http::error::end_of_stream) return close();
+        if (ec) {
+            Request bare;
+            bare.version(11);
+            bare.keep_alive(false);
+            if (ec == beast_http::error::body_limit)
+                return send_error(bare, beast_http::status::payload_too_large,
+                                  "request body is larger than the limit of " +
+                                      std::to_string(server_.options.limits.max_body_bytes) + " bytes");
+            if (ec == beast_http::error::header_limit)
+                return send_error(bare, beast_http::status::request_header_fields_too_large,
+                                  "request headers are larger than the limit of " +
+                                      std::to_string(server_.options.limits.max_header_bytes) + " bytes");
+            if (ec == beast::error::timeout)
+                return send_error(bare, beast_http::status::request_timeout, "the request did not arrive in time");
+            if (ec == asio::error::eof || ec == beast_http::error::partial_message ||
+                ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
+                return close();
+            return send_error(bare, beast_http::status::bad_request, "malformed HTTP request: " + ec.message());
+        }
+        Request request = parser_->release();
+        const bool exempt = server_.exempt && server_.exempt(std::string(request.target()));
+        const int64_t busy = ++server_.counters.in_flight;
+        Response response;
+        if (!exempt && busy > static_cast<int64_t>(server_.options.limits.max_in_flight)) {
+            ++server_.counters.refused_overloaded;
+            response = make_response(request, beast_http::status::service_unavailable,
+                                     error_body("the server is overloaded; retry shortly"));
+            response.set(beast_http::field::retry_after, "1");
+        } else {
+            try {
+                response = server_.handler(request);
+            } catch (const std::exception& e) {
+                response = make_response(request, beast_http::status::internal_server_error,
+                                         error_body(std::string("internal error: ") + e.what()));
+            }
+        }
+        if (server_.draining.load()) response.keep_alive(false);
+        write(std::move(response), true);
+    }
+
+    void send_error(const Request& request, beast_http::status status, const std::string& message) {
+        ++server_.counters.in_flight; // write() ends it
+        Response response = make_response(request, status, error_body(message));
+        response.keep_alive(false);
+        write(std::move(response), true);
+    }
+
+    void refuse_connection() {
+        Request bare;
+        bare.version(11);
+        bare.keep_alive(false);
+        Response response = make_response(bare, beast_http::status::service_unavailable,
+                                          error_body("too many open connections; retry shortly"));
+        response.set(beast_http::field::retry_after, "1");
+        response.keep_alive(false);
+        ++server_.counters.in_flight;
+        write(std::move(response), true);
+    }
+
+    void write(Response response, bool counted) {
+        response_ = std::move(response);
+        stream_.expires_after(server_.options.limits.read_timeout);
+        beast_http::async_write(stream_, response_, [self = shared_from_this(), counted](beast::error_code ec, size_t) {
+            if (counted) --self->server_.counters.in_flight;
+            if (ec || !self->response_.keep_alive()) return self->close();
+            self->wait_for_request();
+        });
+    }
+
+    void close() {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream_.close();
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
+    HttpServer::Impl& server_;
+    Response response_;
+    bool refuse_ = false;
+};
+
+} // namespace
+
+void HttpServer::Impl::accept() {
+    acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+        if (!ec) {
+            socket.set_option(tcp::no_delay(true), ec);
+            const bool full = counters.open_connections.load() >= static_cast<int64_t>(options.limits.max_connections);
+            if (full) ++counters.refused_overloaded;
+            std::make_shared<Session>(std::move(socket), *this, full)->run();
+        }
+        // Out of descriptors (EMFILE) or the like: keep accepting, the next one may succeed.
+        accept();
+    });
+}
+
+HttpServer::HttpServer(ServerOptions options, Handler handler, ExemptPath exempt) {
+    raise_descriptor_limit();
+    if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
+    impl_ = std::make_unique<Impl>(std::move(options), std::move(handler), std::move(exempt));
+    const std::string where = impl_->options.address + ":" + std::to_string(impl_->options.port);
+    beast::error_code ec;
+    const auto address = asio::ip::make_address(impl_->options.address, ec);
+    if (ec) throw std::runtime_error("cannot listen on " + where + ": '" + impl_->options.address + "' is not an IP address");
+    const tcp::endpoint endpoint{address, impl_->options.port};
+    auto& acceptor = impl_->acceptor;
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+    impl_->accept();
+    for (unsigned i = 0; i < impl_->options.threads; ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
+}
+
+unsigned short HttpServer::port() const {
+    beast::error_code ec;
+    const auto endpoint = impl_->acceptor.local_endpoint(ec);
+    return ec ? 0 : endpoint.port();
+}
+
+const ServerCounters& HttpServer::counters() const { return impl_->counters; }
+
+void HttpServer::stop_accepting() {
+    impl_->draining = true;
+    asio::post(impl_->acceptor.get_executor(), [this] {
+        beast::error_code ignored;
+        impl_->acceptor.close(ignored);
+    });
+}
+
+bool HttpServer::wait_idle(std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (impl_->counters.in_flight.load() > 0) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+}
+
+void HttpServer::stop() {
+    if (!impl_) return;
+    impl_->io.stop();
+    for (auto& thread : impl_->threads)
+        if (thread.joinable()) thread.join();
+    impl_->threads.clear();
+}
+
+} // namespace trellis::http

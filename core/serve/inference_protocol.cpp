@@ -1,0 +1,286 @@
+#include "serve/inference_protocol.hpp"
+
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+
+namespace trellis::serve {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Checked before parsing, so a body of a million '[' costs one pass and no parser stack.
+void check_depth(std::string_view body, size_t max_depth) {
+    size_t depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < body.size(); ++i) {
+        const char c = body[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '"') in_string = true;
+        else if (c == '[' || c == '{') {
+            if (++depth > max_depth)
+                throw ProtocolError(400, "request body nests deeper than the limit of " + std::to_string(max_depth));
+        } else if (c == ']' || c == '}') {
+            if (depth > 0) --depth;
+        }
+    }
+}
+
+enum class Datatype { Bool, Int32, Int64, Fp32, Fp64, Bytes };
+
+Datatype parse_datatype(const json& value, const std::string& where) {
+    if (!value.is_string()) throw ProtocolError(400, where + ".datatype must be a string such as FP32");
+    const auto& name = value.get_ref<const std::string&>();
+    if (name == "BOOL") return Datatype::Bool;
+    if (name == "INT32") return Datatype::Int32;
+    if (name == "INT64") return Datatype::Int64;
+    if (name == "FP32") return Datatype::Fp32;
+    if (name == "FP64") return Datatype::Fp64;
+    if (name == "BYTES") return Datatype::Bytes;
+    throw ProtocolError(400, where + ".datatype '" + name +
+                                 "' is not supported; use FP32, FP64, INT64, INT32, BOOL or BYTES");
+}
+
+// The tensor's elements in row-major order: "data" may be flat or nested as the shape is.
+void flatten(const json& data, std::vector<const json*>& out, const std::string& where) {
+    if (data.is_array()) {
+        for (const auto& element : data) flatten(element, out, where);
+        return;
+    }
+    out.push_back(&data);
+}
+
+struct Tensor {
+    std::string name;
+    std::vector<int64_t> shape;
+    Datatype datatype = Datatype::Fp64;
+    std::vector<const json*> elements;
+    std::string where;
+};
+
+Tensor read_tensor(const json& input, size_t index) {
+    Tensor tensor;
+    tensor.where = "inputs[" + std::to_string(index) + "]";
+    if (!input.is_object()) throw ProtocolError(400, tensor.where + " must be an object with name, shape, datatype and data");
+    const auto name = input.find("name");
+    if (name == input.end() || !name->is_string() || name->get_ref<const std::string&>().empty())
+        throw ProtocolError(400, tensor.where + ".name must be a non-empty string");
+    tensor.name = name->get<std::string>();
+    tensor.where = "inputs[" + std::to_string(index) + "] ('" + tensor.name + "')";
+    const auto datatype = input.find("datatype");
+    if (datatype == input.end()) throw ProtocolError(400, tensor.where + " has no datatype");
+    tensor.datatype = parse_datatype(*datatype, tensor.where);
+    const auto shape = input.find("shape");
+    if (shape == input.end() || !shape->is_array() || shape->empty())
+        throw ProtocolError(400, tensor.where + ".shape must be a non-empty array of sizes");
+    int64_t count = 1;
+    for (const auto& size : *shape) {
+        if (!size.is_number_integer() || size.get<int64_t>() < 0)
+            throw ProtocolError(400, tensor.where + ".shape must hold non-negative whole numbers");
+        tensor.shape.push_back(size.get<int64_t>());
+        if (tensor.shape.back() > 0 && count > std::numeric_limits<int32_t>::max() / tensor.shape.back())
+            throw ProtocolError(400, tensor.where + ".shape is too large");
+        count *= tensor.shape.back();
+    }
+    const auto data = input.find("data");
+    if (data == input.end()) throw ProtocolError(400, tensor.where + " has no data");
+    flatten(*data, tensor.elements, tensor.where);
+    if (static_cast<int64_t>(tensor.elements.size()) != count)
+        throw ProtocolError(400, tensor.where + " has " + std::to_string(tensor.elements.size()) +
+                                     " elements but its shape holds " + std::to_string(count));
+    return tensor;
+}
+
+std::string_view datatype_name(Datatype datatype) {
+    switch (datatype) {
+    case Datatype::Bool: return "BOOL";
+    case Datatype::Int32: return "INT32";
+    case Datatype::Int64: return "INT64";
+    case Datatype::Fp32: return "FP32";
+    case Datatype::Fp64: return "FP64";
+    case Datatype::Bytes: return "BYTES";
+    }
+    return "?";
+}
+
+// Appends element `i` of `tensor` to `column`, checking it is what the datatype says and what
+// the column can hold.
+void append_element(Column& column, const Tensor& tensor, size_t i) {
+    const json& value = *tensor.elements[i];
+    const auto at = [&] { return tensor.where + ".data[" + std::to_string(i) + "]"; };
+    switch (tensor.datatype) {
+    case Datatype::Fp32:
+    case Datatype::Fp64: {
+        if (!value.is_number()) throw ProtocolError(400, at() + " is not a number");
+        const double number = value.get<double>();
+        if (!std::isfinite(number) ||
+            (tensor.datatype == Datatype::Fp32 && std::fabs(number) > std::numeric_limits<float>::max()))
+            throw ProtocolError(400, at() + " is not a finite " + std::string(datatype_name(tensor.datatype)) + " number");
+        if (column.type() == ColumnType::Float64) return column.append_float(number);
+        break;
+    }
+    case Datatype::Int32:
+    case Datatype::Int64: {
+        if (!value.is_number_integer()) throw ProtocolError(400, at() + " is not a whole number");
+        if (value.is_number_unsigned() && value.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
+            throw ProtocolError(400, at() + " is out of range for " + std::string(datatype_name(tensor.datatype)));
+        const int64_t number = value.get<int64_t>();
+        if (tensor.datatype == Datatype::Int32 &&
+            (number < std::numeric_limits<int32_t>::min() || number > std::numeric_limits<int32_t>::max()))
+            throw ProtocolError(400, at() + " is out of range for INT32");
+        if (column.type() == ColumnType::Int64) return column.append_int(number);
+        if (column.type() == ColumnType::Float64) return column.append_float(static_cast<double>(number));
+        break;
+    }
+    case Datatype::Bool:
+        if (!value.is_boolean()) throw ProtocolError(400, at() + " is not true or false");
+        if (column.type() == ColumnType::Bool) return column.append_bool(value.get<bool>());
+        break;
+    case Datatype::Bytes:
+        if (!value.is_string()) throw ProtocolError(400, at() + " is not a string");
+        if (column.type() == ColumnType::String) return column.append_string(value.get_ref<const std::string&>());
+        break;
+    }
+    throw ProtocolError(400, tensor.where + ": datatype " + std::string(datatype_name(tensor.datatype)) +
+                                 " does not fit model input '" + column.name() + "', which is " +
+                                 std::string(v2_datatype(column.type())));
+}
+
+} // namespace
+
+std::string_view v2_datatype(ColumnType type) {
+    switch (type) {
+    case ColumnType::Int64: return "INT64";
+    case ColumnType::Float64: return "FP64";
+    case ColumnType::Bool: return "BOOL";
+    case ColumnType::String: return "BYTES";
+    }
+    return "BYTES";
+}
+
+std::string error_json(const std::string& message) { return json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+InferRequest decode_infer_request(std::string_view body, const std::vector<Field>& fields, size_t max_depth) {
+    check_depth(body, max_depth);
+    json document;
+    try {
+        document = json::parse(body.begin(), body.end());
+    } catch (const json::exception& e) { // parse_error, and out_of_range for 1e999
+        throw ProtocolError(400, std::string("request body is not valid JSON: ") + e.what());
+    }
+    if (!document.is_object()) throw ProtocolError(400, "request body must be a JSON object with 'inputs'");
+    InferRequest request;
+    if (const auto id = document.find("id"); id != document.end()) {
+        if (!id->is_string()) throw ProtocolError(400, "id must be a string");
+        request.id = id->get<std::string>();
+    }
+    if (const auto parameters = document.find("parameters"); parameters != document.end()) {
+        if (!parameters->is_object()) throw ProtocolError(400, "parameters must be an object");
+        request.parameters = *parameters;
+    }
+    if (const auto outputs = document.find("outputs"); outputs != document.end()) {
+        if (!outputs->is_array()) throw ProtocolError(400, "outputs must be an array of {\"name\": ...}");
+        for (size_t i = 0; i < outputs->size(); ++i) {
+            const auto& output = (*outputs)[i];
+            const auto name = output.is_object() ? output.find("name") : output.end();
+            if (!output.is_object() || name == output.end() || !name->is_string())
+                throw ProtocolError(400, "outputs[" + std::to_string(i) + "].name must be a string");
+            request.outputs.push_back(name->get<std::string>());
+        }
+    }
+    const auto inputs = document.find("inputs");
+    if (inputs == document.end() || !inputs->is_array() || inputs->empty())
+        throw ProtocolError(400, "inputs must be a non-empty array of tensors");
+    std::vector<Tensor> tensors;
+    for (size_t i = 0; i < inputs->size(); ++i) tensors.push_back(read_tensor((*inputs)[i], i));
+
+    // One [N, F] tensor holding every column in the model's order (how Triton and MLServer clients
+    // send a feature matrix), unless it is named as the model's only column.
+    if (tensors.size() == 1 && tensors[0].shape.size() == 2 &&
+        !(fields.size() == 1 && tensors[0].name == fields[0].name && tensors[0].shape[1] == 1)) {
+        const Tensor& tensor = tensors[0];
+        if (tensor.shape[1] != static_cast<int64_t>(fields.size()))
+            throw ProtocolError(400, tensor.where + " has shape [" + std::to_string(tensor.shape[0]) + ", " +
+                                         std::to_string(tensor.shape[1]) + "] but the model takes " +
+                                         std::to_string(fields.size()) + " features per row");
+        const size_t rows = static_cast<size_t>(tensor.shape[0]);
+        for (size_t c = 0; c < fields.size(); ++c) {
+            Column column(fields[c].name, fields[c].type);
+            column.reserve(rows);
+            for (size_t r = 0; r < rows; ++r) append_element(column, tensor, r * fields.size() + c);
+            request.features.add_column(std::move(column));
+        }
+        return request;
+    }
+    // One tensor per model input, matched by name.
+    std::optional<int64_t> rows;
+    for (const auto& field : fields) {
+        const Tensor* found = nullptr;
+        for (const auto& tensor : tensors)
+            if (tensor.name == field.name) found = &tensor;
+        if (!found) {
+            std::string message = "inputs has no tensor '" + field.name + "'; the model takes ";
+            for (size_t i = 0; i < fields.size() && i < 8; ++i) message += (i ? ", " : "") + fields[i].name;
+            if (fields.size() > 8) message += ", ... (" + std::to_string(fields.size()) + " inputs)";
+            throw ProtocolError(400, message + ", one tensor each, or one [N, " + std::to_string(fields.size()) + "] tensor");
+        }
+        const bool column_shape = found->shape.size() == 1 || (found->shape.size() == 2 && found->shape[1] == 1);
+        if (!column_shape) throw ProtocolError(400, found->where + " must have shape [N] or [N, 1]");
+        if (rows && *rows != found->shape[0])
+            throw ProtocolError(400, found->where + " has " + std::to_string(found->shape[0]) + " rows, the others " +
+                                         std::to_string(*rows));
+        rows = found->shape[0];
+        Column column(field.name, field.type);
+        column.reserve(found->elements.size());
+        for (size_t i = 0; i < found->elements.size(); ++i) append_element(column, *found, i);
+        request.features.add_column(std::move(column));
+    }
+    for (const auto& tensor : tensors) {
+        bool known = false;
+        for (const auto& field : fields) known = known || field.name == tensor.name;
+        if (!known) throw ProtocolError(400, tensor.where + " is not an input of the model");
+    }
+    return request;
+}
+
+std::string encode_infer_response(const std::string& endpoint, const ServedModel& model, const InferRequest& request,
+                                  const Table& predictions) {
+    json outputs = json::array();
+    for (const auto& wanted : request.outputs)
+        if (!predictions.find(wanted)) throw ProtocolError(400, "outputs: the model has no output '" + wanted + "'");
+    const size_t rows = predictions.num_rows();
+    for (const auto& column : predictions.columns()) {
+        if (!request.outputs.empty() &&
+            std::find(request.outputs.begin(), request.outputs.end(), column.name()) == request.outputs.end())
+            continue;
+        json data = json::array();
+        for (size_t r = 0; r < rows; ++r) {
+            if (column.is_null(r)) {
+                data.push_back(nullptr);
+                continue;
+            }
+            switch (column.type()) {
+            case ColumnType::Int64: data.push_back(column.int_at(r)); break;
+            case ColumnType::Float64: data.push_back(column.float_at(r)); break;
+            case ColumnType::Bool: data.push_back(column.bool_at(r)); break;
+            case ColumnType::String: data.push_back(std::string(column.string_at(r))); break;
+            }
+        }
+        outputs.push_back({{"name", column.name()},
+                           {"datatype", v2_datatype(column.type())},
+                           {"shape", {rows}},
+                           {"data", std::move(data)}});
+    }
+    json response{{"model_name", endpoint}, {"model_version", std::to_string(model.version())}, {"outputs", std::move(outputs)}};
+    if (!request.id.empty()) response["id"] = request.id;
+    return response.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+} // namespace trellis::serve

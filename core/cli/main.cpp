@@ -6,6 +6,7 @@
 #include "cli/plugins_command.hpp"
 #include "cli/run_command.hpp"
 #include "cli/serve_command.hpp"
+#include "cli/rollout_command.hpp"
 #include "cli/store_commands.hpp"
 #include "govern/access.hpp"
 #include "govern/ed25519.hpp"
@@ -105,6 +106,7 @@ int run(int argc, char** argv) {
     cli::add_store_commands(app, get_context, action);
     cli::add_governance_commands(app, get_context, action);
     cli::add_serve_command(app, get_context, action);
+    cli::add_rollout_command(app, get_context, action);
 
     try {
         app.parse(argc, argv);

@@ -70,6 +70,18 @@ public:
         return number;
     }
 
+    std::optional<double> fraction(const YAML::Node& node, const std::string& what) {
+        const auto value = text(node, what);
+        if (!value) return std::nullopt;
+        double number = 0;
+        const auto [end, error] = std::from_chars(value->data(), value->data() + value->size(), number);
+        if (error != std::errc() || end != value->data() + value->size() || !(number >= 0 && number <= 1)) {
+            problem(node, what + " must be a number from 0 to 1, not '" + *value + "'");
+            return std::nullopt;
+        }
+        return number;
+    }
+
     // "250ms", "10s", "2m" or a number of seconds; more than zero.
     std::optional<std::chrono::milliseconds> duration(const YAML::Node& node, const std::string& what) {
         const auto value = text(node, what);
@@ -92,12 +104,97 @@ private:
     std::vector<std::string> problems_;
 };
 
-// NAME:VERSION or NAME@ALIAS, with the registry's name rules for the alias.
-std::string model_reference_problem(const std::string& reference) {
-    static const std::regex by_version(R"(^[A-Za-z0-9][A-Za-z0-9_.\-]*:[1-9][0-9]*$)");
-    static const std::regex by_alias(R"(^[A-Za-z0-9][A-Za-z0-9_.\-]*@[A-Za-z0-9_\-]+$)");
-    if (std::regex_match(reference, by_version) || std::regex_match(reference, by_alias)) return "";
-    return "model '" + reference + "' must name a registered model as NAME:VERSION or NAME@ALIAS, e.g. churn@champion";
+// `where` names what holds the reference, e.g. "endpoint 'a': canary".
+std::optional<std::string> model_reference(Checker& check, const YAML::Node& node, const std::string& where) {
+    auto model = check.text(node, where + ": model");
+    if (!model) return std::nullopt;
+    if (auto problem = model_reference_problem(*model); !problem.empty()) {
+        check.problem(node, where + ": " + problem);
+        return std::nullopt;
+    }
+    return model;
+}
+
+// versions: all | {latest: N} | [V, ...]
+void read_version_policy(Checker& check, const YAML::Node& node, const std::string& where, VersionPolicy& policy) {
+    const std::string what = where + ": versions";
+    if (node.IsScalar() && node.as<std::string>() == "all") {
+        policy.kind = VersionPolicy::Kind::All;
+    } else if (node.IsMap()) {
+        check.only_keys(node, what, {"latest"});
+        if (!node["latest"]) return check.problem(node, what + " as a map takes latest: N");
+        if (auto n = check.integer(node["latest"], what + ".latest", 1, 1000)) {
+            policy.kind = VersionPolicy::Kind::Latest;
+            policy.latest = *n;
+        }
+    } else if (node.IsSequence() && node.size() > 0) {
+        policy.kind = VersionPolicy::Kind::Specific;
+        for (const auto& item : node)
+            if (auto v = check.integer(item, what + " entry", 1, int64_t(1) << 40)) policy.specific.push_back(*v);
+    } else {
+        check.problem(node, what + " must be 'all', {latest: N} or a list of version numbers such as [3, 4]");
+    }
+}
+
+std::optional<CanarySpec> read_canary(Checker& check, const YAML::Node& node, const std::string& where) {
+    const std::string what = where + ": canary";
+    if (!node.IsMap()) {
+        check.problem(node, what + " must be a map: {model: NAME@ALIAS, percent: 10}");
+        return std::nullopt;
+    }
+    check.only_keys(node, what, {"model", "percent", "sticky"});
+    CanarySpec canary;
+    if (!node["model"]) check.problem(node, what + " names no model");
+    else if (auto model = model_reference(check, node["model"], what)) canary.model = *model;
+    if (node["percent"])
+        if (auto v = check.integer(node["percent"], what + ".percent", 0, 100)) canary.percent = static_cast<int>(*v);
+    if (const auto& sticky = node["sticky"]; sticky) {
+        if (!sticky.IsMap() || sticky.size() != 1 || !(sticky["header"] || sticky["parameter"])) {
+            check.problem(sticky, what + ".sticky must be {header: NAME} or {parameter: NAME}, e.g. {header: X-User-Id}");
+        } else if (sticky["header"]) {
+            if (auto v = check.text(sticky["header"], what + ".sticky.header")) canary.sticky_header = *v;
+        } else if (auto v = check.text(sticky["parameter"], what + ".sticky.parameter")) {
+            canary.sticky_parameter = *v;
+        }
+    }
+    return canary;
+}
+
+std::optional<ShadowSpec> read_shadow(Checker& check, const YAML::Node& node, const std::string& where) {
+    const std::string what = where + ": shadow";
+    if (!node.IsMap()) {
+        check.problem(node, what + " must be a map: {model: NAME@ALIAS}");
+        return std::nullopt;
+    }
+    check.only_keys(node, what, {"model", "queue"});
+    ShadowSpec shadow;
+    if (!node["model"]) check.problem(node, what + " names no model");
+    else if (auto model = model_reference(check, node["model"], what)) shadow.model = *model;
+    if (node["queue"])
+        if (auto v = check.integer(node["queue"], what + ".queue", 1, 1'000'000)) shadow.queue = static_cast<size_t>(*v);
+    return shadow;
+}
+
+void read_batching(Checker& check, const YAML::Node& node, const std::string& where, BatchingSpec& batching) {
+    const std::string what = where + ": batching";
+    if (!node.IsMap()) return check.problem(node, what + " must be a map: {max_batch_size: 32, max_delay: 2ms}");
+    check.only_keys(node, what, {"max_batch_size", "max_delay"});
+    if (!node["max_batch_size"]) return check.problem(node, what + " needs max_batch_size");
+    if (auto v = check.integer(node["max_batch_size"], what + ".max_batch_size", 1, 100'000))
+        batching.max_batch_size = static_cast<size_t>(*v);
+    if (node["max_delay"])
+        if (auto v = check.duration(node["max_delay"], what + ".max_delay"))
+            batching.max_delay = std::chrono::duration_cast<std::chrono::microseconds>(*v);
+}
+
+void read_prediction_log(Checker& check, const YAML::Node& node, DeploymentSpec& spec) {
+    if (!node.IsMap()) return check.problem(node, "'prediction_log' must be a map: {sample: 0.1, queue: 10000}");
+    check.only_keys(node, "prediction_log", {"sample", "queue"});
+    if (node["sample"])
+        if (auto v = check.fraction(node["sample"], "prediction_log.sample")) spec.prediction_log.sample = *v;
+    if (node["queue"])
+        if (auto v = check.integer(node["queue"], "prediction_log.queue", 1, 10'000'000))
+            spec.prediction_log.queue = static_cast<size_t>(*v);
 }
 
 void read_limits(Checker& check, const YAML::Node& node, DeploymentSpec& spec) {
@@ -159,20 +256,29 @@ void read_endpoints(Checker& check, const YAML::Node& node, DeploymentSpec& spec
             check.problem(body, where + " must be a map with at least 'model'");
             continue;
         }
-        check.only_keys(body, where, {"model"});
+        check.only_keys(body, where, {"model", "versions", "canary", "shadow", "batching"});
         if (!body["model"]) {
             check.problem(entry.first, where + " names no model; add model: NAME@ALIAS or NAME:VERSION");
             continue;
         }
-        if (auto model = check.text(body["model"], where + ": model")) {
-            if (auto problem = model_reference_problem(*model); !problem.empty()) check.problem(body["model"], where + ": " + problem);
-            endpoint.model = *model;
-        }
+        if (auto model = model_reference(check, body["model"], where)) endpoint.model = *model;
+        if (body["versions"]) read_version_policy(check, body["versions"], where, endpoint.versions);
+        if (body["canary"]) endpoint.canary = read_canary(check, body["canary"], where);
+        if (body["shadow"]) endpoint.shadow = read_shadow(check, body["shadow"], where);
+        if (body["batching"]) read_batching(check, body["batching"], where, endpoint.batching);
         spec.endpoints.push_back(endpoint);
     }
 }
 
 } // namespace
+
+// NAME:VERSION or NAME@ALIAS, with the registry's name rules for the alias.
+std::string model_reference_problem(const std::string& reference) {
+    static const std::regex by_version(R"(^[A-Za-z0-9][A-Za-z0-9_.\-]*:[1-9][0-9]*$)");
+    static const std::regex by_alias(R"(^[A-Za-z0-9][A-Za-z0-9_.\-]*@[A-Za-z0-9_\-]+$)");
+    if (std::regex_match(reference, by_version) || std::regex_match(reference, by_alias)) return "";
+    return "model '" + reference + "' must name a registered model as NAME:VERSION or NAME@ALIAS, e.g. churn@champion";
+}
 
 DeploymentError::DeploymentError(const std::vector<std::string>& problems)
     : std::runtime_error(join_lines(problems)), problems_(problems) {}
@@ -188,8 +294,9 @@ DeploymentSpec parse_deployment(const std::string& text, const std::filesystem::
     DeploymentSpec spec;
     spec.file = file;
     if (!root.IsMap()) throw DeploymentError({file.string() + ":1: a deployment file is a map with 'server' and 'endpoints'"});
-    check.only_keys(root, "the deployment file", {"server", "endpoints"});
+    check.only_keys(root, "the deployment file", {"server", "endpoints", "prediction_log"});
     if (root["server"]) read_server(check, root["server"], spec);
+    if (root["prediction_log"]) read_prediction_log(check, root["prediction_log"], spec);
     if (root["endpoints"]) read_endpoints(check, root["endpoints"], spec);
     else check.problem(root, "the deployment file has no 'endpoints'; add at least one, e.g. cancer: {model: breast_cancer@champion}");
     if (!check.problems().empty()) throw DeploymentError(check.problems());

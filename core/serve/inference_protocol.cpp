@@ -167,7 +167,7 @@ std::string_view v2_datatype(ColumnType type) {
 
 std::string error_json(const std::string& message) { return json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-InferRequest decode_infer_request(std::string_view body, const std::vector<Field>& fields, size_t max_depth) {
+InferRequest parse_infer_request(std::string_view body, size_t max_depth) {
     check_depth(body, max_depth);
     json document;
     try {
@@ -198,6 +198,19 @@ InferRequest decode_infer_request(std::string_view body, const std::vector<Field
     const auto inputs = document.find("inputs");
     if (inputs == document.end() || !inputs->is_array() || inputs->empty())
         throw ProtocolError(400, "inputs must be a non-empty array of tensors");
+    request.inputs = std::move(*inputs);
+    return request;
+}
+
+InferRequest decode_infer_request(std::string_view body, const std::vector<Field>& fields, size_t max_depth) {
+    InferRequest request = parse_infer_request(body, max_depth);
+    bind_inputs(request, fields);
+    return request;
+}
+
+void bind_inputs(InferRequest& request, const std::vector<Field>& fields) {
+    const json* inputs = &request.inputs;
+    request.features = Table();
     std::vector<Tensor> tensors;
     for (size_t i = 0; i < inputs->size(); ++i) tensors.push_back(read_tensor((*inputs)[i], i));
 
@@ -217,7 +230,7 @@ InferRequest decode_infer_request(std::string_view body, const std::vector<Field
             for (size_t r = 0; r < rows; ++r) append_element(column, tensor, r * fields.size() + c);
             request.features.add_column(std::move(column));
         }
-        return request;
+        return;
     }
     // One tensor per model input, matched by name.
     std::optional<int64_t> rows;
@@ -247,7 +260,23 @@ InferRequest decode_infer_request(std::string_view body, const std::vector<Field
         for (const auto& field : fields) known = known || field.name == tensor.name;
         if (!known) throw ProtocolError(400, tensor.where + " is not an input of the model");
     }
-    return request;
+}
+
+json column_json(const Column& column) {
+    json data = json::array();
+    for (size_t r = 0; r < column.size(); ++r) {
+        if (column.is_null(r)) {
+            data.push_back(nullptr);
+            continue;
+        }
+        switch (column.type()) {
+        case ColumnType::Int64: data.push_back(column.int_at(r)); break;
+        case ColumnType::Float64: data.push_back(column.float_at(r)); break;
+        case ColumnType::Bool: data.push_back(column.bool_at(r)); break;
+        case ColumnType::String: data.push_back(std::string(column.string_at(r))); break;
+        }
+    }
+    return data;
 }
 
 std::string encode_infer_response(const std::string& endpoint, const ServedModel& model, const InferRequest& request,
@@ -260,23 +289,10 @@ std::string encode_infer_response(const std::string& endpoint, const ServedModel
         if (!request.outputs.empty() &&
             std::find(request.outputs.begin(), request.outputs.end(), column.name()) == request.outputs.end())
             continue;
-        json data = json::array();
-        for (size_t r = 0; r < rows; ++r) {
-            if (column.is_null(r)) {
-                data.push_back(nullptr);
-                continue;
-            }
-            switch (column.type()) {
-            case ColumnType::Int64: data.push_back(column.int_at(r)); break;
-            case ColumnType::Float64: data.push_back(column.float_at(r)); break;
-            case ColumnType::Bool: data.push_back(column.bool_at(r)); break;
-            case ColumnType::String: data.push_back(std::string(column.string_at(r))); break;
-            }
-        }
         outputs.push_back({{"name", column.name()},
                            {"datatype", v2_datatype(column.type())},
                            {"shape", {rows}},
-                           {"data", std::move(data)}});
+                           {"data", column_json(column)}});
     }
     json response{{"model_name", endpoint}, {"model_version", std::to_string(model.version())}, {"outputs", std::move(outputs)}};
     if (!request.id.empty()) response["id"] = request.id;

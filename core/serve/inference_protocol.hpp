@@ -29,12 +29,22 @@ struct InferRequest {
     Table features;                    // one column per model input, in the model's order
     std::vector<std::string> outputs;  // the outputs asked for; empty: all
     nlohmann::json parameters;         // the request's "parameters", or null
+    nlohmann::json inputs;             // the input tensors as sent, until bind_inputs maps them
 };
 
-// Parses `body` (rejecting nesting deeper than `max_depth`) and maps its input tensors onto the
-// model's `inputs`: one tensor per input column (shape [N] or [N,1]), or a single [N, F] tensor with
-// the F columns in the model's order.
+// Parses `body` (rejecting nesting deeper than `max_depth`) and checks its envelope (id,
+// parameters, outputs, a non-empty inputs array); the features stay unbound, so the model can be
+// chosen from what the request says (an A/B key in its parameters) before its inputs are known.
+InferRequest parse_infer_request(std::string_view body, size_t max_depth);
+// Maps the request's input tensors onto the model's `inputs` into request.features: one tensor
+// per input column (shape [N] or [N,1]), or a single [N, F] tensor with the F columns in the
+// model's order.
+void bind_inputs(InferRequest& request, const std::vector<Field>& inputs);
+// parse_infer_request, then bind_inputs.
 InferRequest decode_infer_request(std::string_view body, const std::vector<Field>& inputs, size_t max_depth);
+
+// A column's values as a JSON array (null for a missing value).
+nlohmann::json column_json(const Column& column);
 
 // The response body: model name and version, the request id, and one output tensor per prediction
 // column (or per requested output).

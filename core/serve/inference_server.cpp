@@ -2,12 +2,14 @@
 
 #include "govern/access.hpp"
 #include "registry/model_registry.hpp"
-#include "serve/inference_protocol.hpp"
+#include "serve/rollout_state.hpp"
 #include "store/artifact_store.hpp"
 #include "store/metadata_store.hpp"
 
 #include <spdlog/spdlog.h>
+#include <xxhash.h>
 
+#include <charconv>
 #include <chrono>
 #include <random>
 
@@ -58,6 +60,44 @@ json tensor_metadata(const std::vector<Field>& fields) {
     return out;
 }
 
+std::string label(const std::shared_ptr<const ServedModel>& model) {
+    return model ? registry::version_label(model->name(), model->version()) : "none";
+}
+
+json model_json(const std::shared_ptr<const ServedModel>& model) {
+    if (!model) return nullptr;
+    return {{"model", model->name()}, {"version", model->version()}, {"digest", model->digest()}};
+}
+
+// 0..99 from a key, the same in every process and on every machine: sticky A/B assignment.
+int bucket_of(std::string_view key) { return static_cast<int>(XXH3_64bits(key.data(), key.size()) % 100); }
+
+int random_bucket() {
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    return static_cast<int>(random() % 100);
+}
+
+// The versions of `name` a policy loads, newest first.
+std::vector<int64_t> policy_versions(store::Database& db, const std::string& name, const VersionPolicy& policy) {
+    if (policy.kind == VersionPolicy::Kind::Routed) return {};
+    if (policy.kind == VersionPolicy::Kind::Specific) return policy.specific;
+    std::vector<int64_t> out;
+    for (const auto& version : registry::list_versions(db, name)) {
+        if (version.status != "active") continue;
+        if (policy.kind == VersionPolicy::Kind::Latest && static_cast<int64_t>(out.size()) == policy.latest) break;
+        out.push_back(version.version);
+    }
+    return out;
+}
+
+std::optional<std::string> bearer_token(const http::Request& request) {
+    const auto header = request.find(beast_http::field::authorization);
+    if (header == request.end()) return std::nullopt;
+    const std::string_view value(header->value().data(), header->value().size());
+    if (value.size() <= 7 || !(value.starts_with("Bearer ") || value.starts_with("bearer "))) return std::nullopt;
+    return std::string(value.substr(7));
+}
+
 } // namespace
 
 InferenceServer::InferenceServer(DeploymentSpec spec, ServeContext context)
@@ -66,18 +106,18 @@ InferenceServer::InferenceServer(DeploymentSpec spec, ServeContext context)
         auto endpoint = std::make_unique<Endpoint>();
         endpoint->spec = endpoint_spec;
         try {
-            endpoint->model.store(load(endpoint_spec));
+            refresh(*endpoint, true);
         } catch (const std::exception& e) {
             throw std::runtime_error(spec_.file.string() + ":" + std::to_string(endpoint_spec.line) + ": endpoint '" +
                                      endpoint_spec.name + "': " + e.what());
         }
-        const auto model = endpoint->model.load();
-        spdlog::info("endpoint '{}' serves {} (flavor {})", endpoint_spec.name,
-                     registry::version_label(model->name(), model->version()), model->flavor_name());
-        audit("serve.load", "endpoint " + endpoint_spec.name, nullptr,
-              {{"model", endpoint_spec.model}, {"version", model->version()}, {"digest", model->digest()}});
+        if (endpoint_spec.shadow) endpoint->shadow_worker = std::make_unique<BoundedWorker>(endpoint_spec.shadow->queue);
+        if (endpoint_spec.batching.max_batch_size > 0)
+            endpoint->batcher = std::make_unique<RequestBatcher>(endpoint_spec.batching);
         endpoints_.push_back(std::move(endpoint));
     }
+    prediction_log_ = std::make_unique<PredictionLog>(context_.store_root / "predictions", spec_.prediction_log.sample,
+                                                      spec_.prediction_log.queue);
     const auto exempt = [](const std::string& target) {
         return target.starts_with("/v2/health/") || target == "/metrics";
     };
@@ -116,11 +156,10 @@ bool InferenceServer::shutdown() {
     return drained;
 }
 
-std::shared_ptr<const ServedModel> InferenceServer::load(const EndpointSpec& endpoint) {
-    store::MetadataStore metadata(context_.store_root);
-    const registry::ModelVersion version = registry::load_version(metadata.db(), endpoint.model);
+std::shared_ptr<const ServedModel> InferenceServer::load(const std::string& reference, store::Database& db) {
+    const registry::ModelVersion version = registry::load_version(db, reference);
     if (context_.require_signed_models)
-        if (auto problem = registry::signature_problem(metadata.db(), context_.store_root, version); !problem.empty())
+        if (auto problem = registry::signature_problem(db, context_.store_root, version); !problem.empty())
             throw std::runtime_error("not serving " + registry::version_label(version.name, version.version) +
                                      ": trust.require_signed_models is on and " + problem);
     store::ArtifactStore artifacts(context_.store_root);
@@ -134,6 +173,121 @@ std::shared_ptr<const ServedModel> InferenceServer::load(const EndpointSpec& end
     flavor.library = context_.plugins->load(provider->scan.manifest->name);
     flavor.flavor = flavor.library->find_flavor(header.flavor);
     return std::make_shared<const ServedModel>(version.name, version.version, version.digest, object->bytes(), flavor);
+}
+
+// Works out what every role of the endpoint names now, loads what is not loaded yet (reusing the
+// versions the current routing holds) and switches to the new routing if anything moved.
+// Starting, any failure throws; later, a role whose new version fails keeps its old one.
+void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
+    std::lock_guard refreshing(refresh_mutex_);
+    const EndpointSpec& spec = endpoint.spec;
+    const std::string object = "endpoint " + spec.name;
+    store::MetadataStore metadata(context_.store_root);
+    store::Database& db = metadata.db();
+    const auto state = load_rollout(db, spec.name);
+    const std::string primary_ref = state && state->primary_model ? *state->primary_model : spec.model;
+    const std::string canary_ref = state && state->canary_model ? *state->canary_model
+                                   : spec.canary                ? spec.canary->model
+                                                                : "";
+    const int percent = state && state->percent ? *state->percent : spec.canary ? spec.canary->percent : 0;
+
+    const auto current = endpoint.routing.load();
+    std::map<std::string, std::shared_ptr<const ServedModel>> loaded; // "name:version" -> model
+    if (current) {
+        for (const auto& model : {current->primary, current->canary, current->shadow})
+            if (model) loaded[label(model)] = model;
+        for (const auto& [number, model] : current->versions) loaded[label(model)] = model;
+    }
+    std::map<std::string, std::shared_ptr<const ServedModel>> kept; // what the new routing holds
+
+    // The model `reference` names, or null when it cannot be served (already reported).
+    const auto obtain = [&](const std::string& reference, const char* role) -> std::shared_ptr<const ServedModel> {
+        registry::ModelVersion version;
+        try {
+            version = registry::load_version(db, reference);
+        } catch (const std::exception& e) {
+            if (starting) throw;
+            if (endpoint.known_failures.insert("lookup " + reference).second)
+                spdlog::warn("endpoint '{}': cannot look the {} {} up: {}", spec.name, role, reference, e.what());
+            return nullptr;
+        }
+        endpoint.known_failures.erase("lookup " + reference);
+        const std::string key = registry::version_label(version.name, version.version);
+        if (auto found = loaded.find(key); found != loaded.end() && found->second->digest() == version.digest)
+            return kept[key] = found->second;
+        if (auto found = kept.find(key); found != kept.end()) return found->second;
+        const std::string failure = key + " " + version.digest;
+        if (endpoint.known_failures.contains(failure)) return nullptr;
+        try {
+            auto model = load(reference, db);
+            spdlog::info("endpoint '{}': loaded {} as {} (flavor {})", spec.name, key, role, model->flavor_name());
+            if (!starting)
+                audit("serve.load", object, nullptr, {{"role", role}, {"model", reference}, {"version", version.version},
+                                                     {"digest", version.digest}});
+            return kept[key] = model;
+        } catch (const std::exception& e) {
+            if (starting) throw;
+            endpoint.known_failures.insert(failure);
+            metrics_.load_failed(spec.name);
+            spdlog::error("endpoint '{}': {} {} is {}, which cannot be served ({}); the endpoint keeps what it serves",
+                          spec.name, role, reference, key, e.what());
+            audit("serve.load_failed", object, nullptr,
+                  {{"role", role}, {"model", reference}, {"version", version.version}, {"error", e.what()}});
+            return nullptr;
+        }
+    };
+
+    auto next = std::make_shared<Routing>();
+    next->primary = obtain(primary_ref, "primary");
+    if (!next->primary) next->primary = current->primary;
+    if (!canary_ref.empty()) {
+        next->canary = obtain(canary_ref, "canary");
+        if (!next->canary && current) next->canary = current->canary;
+    }
+    next->percent = next->canary ? percent : 0;
+    if (spec.canary && !next->canary && percent > 0 && canary_ref.empty())
+        spdlog::warn("endpoint '{}': {}% of requests should go to a canary, but none is named", spec.name, percent);
+    if (spec.shadow) {
+        next->shadow = obtain(spec.shadow->model, "shadow");
+        if (!next->shadow && current) next->shadow = current->shadow;
+    }
+    for (const auto& model : {next->primary, next->canary})
+        if (model && model->name() == next->primary->name()) next->versions[model->version()] = model;
+    std::vector<int64_t> wanted;
+    try {
+        wanted = policy_versions(db, next->primary->name(), spec.versions);
+    } catch (const std::exception& e) {
+        if (starting) throw;
+        spdlog::warn("endpoint '{}': cannot list the versions of {}: {}", spec.name, next->primary->name(), e.what());
+    }
+    for (const int64_t number : wanted) {
+        if (next->versions.contains(number)) continue;
+        if (auto model = obtain(registry::version_label(next->primary->name(), number), "version"))
+            next->versions[number] = model;
+        else if (current && current->versions.contains(number))
+            next->versions[number] = current->versions.at(number);
+    }
+
+    if (current && current->primary == next->primary && current->canary == next->canary &&
+        current->percent == next->percent && current->shadow == next->shadow && current->versions == next->versions)
+        return;
+    endpoint.routing.store(next);
+    if (starting) {
+        spdlog::info("endpoint '{}' serves {}{}", spec.name, label(next->primary),
+                     next->canary ? ", " + std::to_string(next->percent) + "% to canary " + label(next->canary) : "");
+        audit("serve.load", object, nullptr, routing_json(endpoint));
+        return;
+    }
+    if (current->primary != next->primary) {
+        spdlog::info("endpoint '{}' switched from {} to {}", spec.name, label(current->primary), label(next->primary));
+        audit("serve.switch", object, {{"version", current->primary->version()}},
+              {{"model", primary_ref}, {"version", next->primary->version()}, {"digest", next->primary->digest()}});
+    }
+    if (current->canary != next->canary || current->percent != next->percent) {
+        spdlog::info("endpoint '{}': {}% of requests now go to canary {}", spec.name, next->percent, label(next->canary));
+        audit("serve.route", object, {{"canary", model_json(current->canary)}, {"percent", current->percent}},
+              {{"canary", model_json(next->canary)}, {"percent", next->percent}});
+    }
 }
 
 void InferenceServer::audit(const std::string& action, const std::string& object, const json& before, const json& after) {
@@ -151,33 +305,11 @@ void InferenceServer::audit(const std::string& action, const std::string& object
 
 void InferenceServer::reload_now() {
     for (auto& endpoint : endpoints_) {
-        const auto current = endpoint->model.load();
-        int64_t wanted = current->version();
         try {
-            store::MetadataStore metadata(context_.store_root);
-            wanted = registry::load_version(metadata.db(), endpoint->spec.model).version;
+            refresh(*endpoint, false);
         } catch (const std::exception& e) {
-            spdlog::warn("endpoint '{}': cannot look {} up: {}; serving {} still", endpoint->spec.name, endpoint->spec.model,
-                         e.what(), registry::version_label(current->name(), current->version()));
-            continue;
-        }
-        if (wanted == current->version()) continue;
-        const json before{{"version", current->version()}};
-        try {
-            auto next = load(endpoint->spec);
-            endpoint->model.store(next);
-            spdlog::info("endpoint '{}' switched from {} to {}", endpoint->spec.name,
-                         registry::version_label(current->name(), current->version()),
-                         registry::version_label(next->name(), next->version()));
-            audit("serve.switch", "endpoint " + endpoint->spec.name, before,
-                  {{"model", endpoint->spec.model}, {"version", next->version()}, {"digest", next->digest()}});
-        } catch (const std::exception& e) {
-            metrics_.load_failed(endpoint->spec.name);
-            spdlog::error("endpoint '{}': {} moved to version {}, which cannot be served ({}); serving {} still",
-                          endpoint->spec.name, endpoint->spec.model, wanted, e.what(),
-                          registry::version_label(current->name(), current->version()));
-            audit("serve.load_failed", "endpoint " + endpoint->spec.name, before,
-                  {{"model", endpoint->spec.model}, {"version", wanted}, {"error", e.what()}});
+            spdlog::warn("endpoint '{}': cannot look its models up: {}; it serves what it served", endpoint->spec.name,
+                         e.what());
         }
     }
 }
@@ -197,6 +329,23 @@ InferenceServer::Endpoint* InferenceServer::find_endpoint(const std::string& nam
     return nullptr;
 }
 
+json InferenceServer::routing_json(const Endpoint& endpoint) const {
+    const auto routing = endpoint.routing.load();
+    json versions = json::array();
+    for (const auto& [number, model] : routing->versions) versions.push_back(number);
+    json out{{"endpoint", endpoint.spec.name},
+             {"primary", model_json(routing->primary)},
+             {"canary", model_json(routing->canary)},
+             {"percent", routing->percent},
+             {"shadow", model_json(routing->shadow)},
+             {"versions", versions}};
+    if (endpoint.spec.canary && !endpoint.spec.canary->sticky_header.empty())
+        out["sticky"] = {{"header", endpoint.spec.canary->sticky_header}};
+    else if (endpoint.spec.canary && !endpoint.spec.canary->sticky_parameter.empty())
+        out["sticky"] = {{"parameter", endpoint.spec.canary->sticky_parameter}};
+    return out;
+}
+
 http::Response InferenceServer::handle(const http::Request& request) {
     const auto parts = path_parts(std::string_view(request.target().data(), request.target().size()));
     const bool get = request.method() == beast_http::verb::get || request.method() == beast_http::verb::head;
@@ -209,7 +358,8 @@ http::Response InferenceServer::handle(const http::Request& request) {
     };
     if (parts.size() == 1 && parts[0] == "metrics") {
         if (auto refused = only(beast_http::verb::get)) return *refused;
-        return http::make_response(request, beast_http::status::ok, metrics_.render(http_->counters()),
+        return http::make_response(request, beast_http::status::ok,
+                                   metrics_.render({&http_->counters(), prediction_log_->written(), prediction_log_->dropped()}),
                                    "text/plain; version=0.0.4; charset=utf-8");
     }
     if (parts.empty() || parts[0] != "v2") return error_response(request, 404, "no such path; the API is under /v2");
@@ -225,6 +375,7 @@ http::Response InferenceServer::handle(const http::Request& request) {
             return json_response(request, ready ? 200 : 503, {{"ready", ready}});
         }
     }
+    if (parts[1] == "admin") return handle_admin(request, parts);
     if (parts[1] != "models" || parts.size() < 3) return error_response(request, 404, "no such path: " + std::string(request.target()));
     Endpoint* endpoint = find_endpoint(parts[2]);
     if (!endpoint) {
@@ -232,20 +383,37 @@ http::Response InferenceServer::handle(const http::Request& request) {
         for (const auto& e : endpoints_) served += (served.empty() ? "" : ", ") + e->spec.name;
         return error_response(request, 404, "model '" + parts[2] + "' is not served here; served: " + served);
     }
-    // Holding the model for the whole request: a switch meanwhile does not unload it under us.
-    const std::shared_ptr<const ServedModel> model = endpoint->model.load();
+    // Holding the routing for the whole request: a switch meanwhile does not unload its models.
+    const std::shared_ptr<const Routing> routing = endpoint->routing.load();
     size_t next = 3;
+    std::optional<Chosen> pinned;
     if (parts.size() >= 5 && parts[3] == "versions") {
-        if (parts[4] != std::to_string(model->version()))
+        int64_t number = 0;
+        const auto [end, error] = std::from_chars(parts[4].data(), parts[4].data() + parts[4].size(), number);
+        const auto found = error == std::errc() && end == parts[4].data() + parts[4].size() ? routing->versions.find(number)
+                                                                                            : routing->versions.end();
+        if (found == routing->versions.end()) {
+            std::string served;
+            for (const auto& [v, model] : routing->versions) served += (served.empty() ? "" : ", ") + std::to_string(v);
             return error_response(request, 404, "version " + parts[4] + " of model '" + parts[2] + "' is not served; " +
-                                                    "version " + std::to_string(model->version()) + " is");
+                                                    "served versions: " + served);
+        }
+        const std::string variant = found->second == routing->primary  ? "primary"
+                                    : found->second == routing->canary ? "canary"
+                                                                       : "version";
+        pinned = Chosen{found->second, variant};
         next = 5;
     }
     if (parts.size() == next) {
         if (auto refused = only(beast_http::verb::get)) return *refused;
+        const auto& model = pinned ? pinned->model : routing->primary;
+        json versions = json::array();
+        if (pinned) versions.push_back(std::to_string(model->version()));
+        else
+            for (const auto& [number, served] : routing->versions) versions.push_back(std::to_string(number));
         return json_response(request, 200,
                              {{"name", endpoint->spec.name},
-                              {"versions", {std::to_string(model->version())}},
+                              {"versions", versions},
                               {"platform", "trellis_" + model->flavor_name()},
                               {"inputs", tensor_metadata(model->inputs())},
                               {"outputs", tensor_metadata(model->outputs())}});
@@ -257,37 +425,171 @@ http::Response InferenceServer::handle(const http::Request& request) {
     }
     if (parts.size() == next + 1 && parts[next] == "infer") {
         if (auto refused = only(beast_http::verb::post)) return *refused;
-        return infer(request, *endpoint, model);
+        return infer(request, *endpoint, *routing, pinned);
     }
     return error_response(request, 404, "no such path: " + std::string(request.target()));
 }
 
-http::Response InferenceServer::infer(const http::Request& request, Endpoint& endpoint,
-                                      const std::shared_ptr<const ServedModel>& model) {
+InferenceServer::Chosen InferenceServer::choose(const Endpoint& endpoint, const Routing& routing,
+                                                const http::Request& request, const InferRequest& decoded) const {
+    if (!routing.canary || routing.percent <= 0) return {routing.primary, "primary"};
+    if (routing.percent >= 100) return {routing.canary, "canary"};
+    int bucket = -1;
+    if (const auto& canary = endpoint.spec.canary) {
+        if (!canary->sticky_header.empty()) {
+            if (const auto header = request.find(canary->sticky_header); header != request.end())
+                bucket = bucket_of(std::string_view(header->value().data(), header->value().size()));
+        } else if (!canary->sticky_parameter.empty() && decoded.parameters.is_object()) {
+            if (const auto key = decoded.parameters.find(canary->sticky_parameter); key != decoded.parameters.end())
+                bucket = bucket_of(key->is_string() ? key->get_ref<const std::string&>() : key->dump());
+        }
+    }
+    if (bucket < 0) bucket = random_bucket(); // no key: a canary share, not an A/B assignment
+    return bucket < routing.percent ? Chosen{routing.canary, "canary"} : Chosen{routing.primary, "primary"};
+}
+
+http::Response InferenceServer::infer(const http::Request& request, Endpoint& endpoint, const Routing& routing,
+                                      std::optional<Chosen> pinned) {
     const auto started = std::chrono::steady_clock::now();
+    const double arrived = unix_now();
     std::string request_id;
     if (const auto header = request.find("X-Request-Id"); header != request.end()) request_id = std::string(header->value());
+    Chosen chosen = pinned ? *pinned : Chosen{routing.primary, "primary"};
     http::Response response;
+    std::shared_ptr<Table> features;
+    Table predictions;
     try {
-        InferRequest decoded = decode_infer_request(request.body(), model->inputs(), spec_.max_json_depth);
+        InferRequest decoded = parse_infer_request(request.body(), spec_.max_json_depth);
         if (decoded.id.empty()) decoded.id = request_id.empty() ? new_request_id() : request_id;
         request_id = decoded.id;
-        Table predictions;
+        if (!pinned) chosen = choose(endpoint, routing, request, decoded);
+        bind_inputs(decoded, chosen.model->inputs());
         try {
-            predictions = model->predict(decoded.features);
+            predictions = endpoint.batcher ? endpoint.batcher->predict(chosen.model, decoded.features)
+                                           : chosen.model->predict(decoded.features);
         } catch (const std::exception& e) {
-            throw ProtocolError(500, "model " + registry::version_label(model->name(), model->version()) +
-                                         " failed to predict: " + e.what());
+            throw ProtocolError(500, "model " + label(chosen.model) + " failed to predict: " + e.what());
         }
         response = http::make_response(request, beast_http::status::ok,
-                                       encode_infer_response(endpoint.spec.name, *model, decoded, predictions));
+                                       encode_infer_response(endpoint.spec.name, *chosen.model, decoded, predictions));
+        features = std::make_shared<Table>(std::move(decoded.features));
     } catch (const ProtocolError& e) {
         response = error_response(request, e.status(), e.what());
     }
     if (!request_id.empty()) response.set("X-Request-Id", request_id);
+    response.set("X-Trellis-Variant", chosen.variant);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    metrics_.observe(endpoint.spec.name, model->version(), static_cast<int>(response.result_int()), seconds);
+    const int status = static_cast<int>(response.result_int());
+    metrics_.observe(endpoint.spec.name, chosen.model->version(), chosen.variant, status, seconds);
+    if (status == 200) {
+        const bool logged = prediction_log_->sampled();
+        if (logged)
+            prediction_log_->append({arrived, request_id, endpoint.spec.name, chosen.model->name(), chosen.model->version(),
+                                     chosen.variant, status, seconds * 1000, features, std::move(predictions)});
+        if (routing.shadow && !pinned) send_to_shadow(endpoint, routing.shadow, features, request_id, logged, arrived);
+    }
     return response;
+}
+
+void InferenceServer::send_to_shadow(Endpoint& endpoint, const std::shared_ptr<const ServedModel>& shadow,
+                                     std::shared_ptr<const Table> features, const std::string& request_id, bool logged,
+                                     double time) {
+    if (!endpoint.shadow_worker) return;
+    // The job holds the shadow model, so a switch meanwhile does not unload it under the job.
+    const bool queued = endpoint.shadow_worker->try_post([this, &endpoint, shadow, features, request_id, logged, time] {
+        const auto started = std::chrono::steady_clock::now();
+        Table predictions;
+        int status = 200;
+        try {
+            Table inputs;
+            for (const auto& field : shadow->inputs()) {
+                const Column* column = features->find(field.name);
+                if (!column) throw std::runtime_error("the request has no input '" + field.name + "'");
+                inputs.add_column(*column);
+            }
+            predictions = shadow->predict(inputs);
+        } catch (const std::exception& e) {
+            status = 500;
+            spdlog::debug("endpoint '{}': shadow {} failed on request {}: {}", endpoint.spec.name, label(shadow), request_id,
+                          e.what());
+        }
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        metrics_.observe(endpoint.spec.name, shadow->version(), "shadow", status, seconds);
+        if (logged && status == 200)
+            prediction_log_->append({time, request_id, endpoint.spec.name, shadow->name(), shadow->version(), "shadow",
+                                     status, seconds * 1000, features, std::move(predictions)});
+    });
+    if (!queued) metrics_.shadow_dropped(endpoint.spec.name);
+}
+
+http::Response InferenceServer::handle_admin(const http::Request& request, const std::vector<std::string>& parts) {
+    // /v2/admin/endpoints/<name>/rollout
+    if (parts.size() != 5 || parts[2] != "endpoints" || parts[4] != "rollout")
+        return error_response(request, 404, "no such admin path: " + std::string(request.target()) +
+                                                "; the admin API is /v2/admin/endpoints/<endpoint>/rollout");
+    Endpoint* endpoint = find_endpoint(parts[3]);
+    if (!endpoint) return error_response(request, 404, "endpoint '" + parts[3] + "' is not served here");
+    const auto token = bearer_token(request);
+    if (!token) {
+        auto response = error_response(request, 401, "the admin API needs a token: Authorization: Bearer <token> "
+                                                     "(trellis token create)");
+        response.set(beast_http::field::www_authenticate, "Bearer");
+        return response;
+    }
+    const bool get = request.method() == beast_http::verb::get || request.method() == beast_http::verb::head;
+    if (!get && request.method() != beast_http::verb::post) {
+        auto response = error_response(request, 405, "use GET or POST for " + std::string(request.target()));
+        response.set(beast_http::field::allow, "GET, POST");
+        return response;
+    }
+    try {
+        store::MetadataStore metadata(context_.store_root);
+        govern::Governance governance(metadata.db(), context_.store_root, token, unix_now());
+        if (get) {
+            governance.require(govern::Role::Viewer, "see the routing of endpoint " + endpoint->spec.name);
+            json out = routing_json(*endpoint);
+            const auto stored = load_rollout(metadata.db(), endpoint->spec.name);
+            out["stored"] = stored ? rollout_json(*stored) : json();
+            return json_response(request, 200, out);
+        }
+        json body;
+        try {
+            body = json::parse(request.body());
+        } catch (const json::exception& e) {
+            return error_response(request, 400, std::string("request body is not valid JSON: ") + e.what());
+        }
+        if (!body.is_object() || !body.contains("action") || !body["action"].is_string())
+            return error_response(request, 400, "action must be \"split\", \"promote\" or \"rollback\"");
+        const std::string action = body["action"];
+        std::optional<std::string> model;
+        if (body.contains("model")) {
+            if (!body["model"].is_string()) return error_response(request, 400, "model must be a string such as churn:3");
+            model = body["model"].get<std::string>();
+        }
+        if (action == "split") {
+            if (!body.contains("percent") || !body["percent"].is_number_integer())
+                return error_response(request, 400, "percent must be a whole number from 0 to 100");
+            split_traffic(governance, endpoint->spec.name, body["percent"].get<int>(), model);
+        } else if (action == "promote") {
+            promote_canary(governance, endpoint->spec.name, model);
+        } else if (action == "rollback") {
+            roll_back(governance, endpoint->spec.name);
+        } else {
+            return error_response(request, 400, "action '" + action + "' is not split, promote or rollback");
+        }
+        refresh(*endpoint, false); // this server applies it now; others at their next reload
+        return json_response(request, 200, routing_json(*endpoint));
+    } catch (const govern::AccessDenied& e) {
+        std::string message = e.what();
+        // An unknown, expired or revoked token is not authenticated; a weak role is forbidden.
+        const bool unauthenticated = message.find("may not") == std::string::npos;
+        if (message.starts_with("TRELLIS_TOKEN")) message.replace(0, 13, "the bearer token");
+        return error_response(request, unauthenticated ? 401 : 403, message);
+    } catch (const registry::RegistryError& e) {
+        return error_response(request, 400, e.what());
+    } catch (const std::exception& e) {
+        return error_response(request, 500, e.what());
+    }
 }
 
 } // namespace trellis::serve

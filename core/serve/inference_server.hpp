@@ -1,23 +1,36 @@
-// `trellis serve`: the endpoints of a deployment file, each serving one registered model version
-// over the Open Inference Protocol V2, with /metrics beside them. Models are resolved in the
-// registry (NAME@ALIAS follows the alias: it is looked up again every reload interval and a new
-// version is loaded and warmed beside the old one, then switched to atomically; requests already
-// running finish on the version they started with). A version that fails to load leaves the old
-// one serving and is logged, counted and audited.
+// `trellis serve`: the endpoints of a deployment file over the Open Inference Protocol V2, with
+// /metrics and an admin API beside them. Each endpoint routes requests to a primary model
+// version, a share of them to a canary (sticky by a header or parameter for an A/B test), sends a
+// copy of each to a shadow challenger off the request path, and answers every version its version
+// policy loads at /v2/models/<endpoint>/versions/<V>. What each role names is resolved in the
+// registry and the store's rollout state (`trellis rollout`) at every reload interval: a version
+// that moved is loaded and warmed beside the old one, then the endpoint's whole routing is
+// switched atomically; requests already running finish on the version they started with. A
+// version that fails to load leaves the old one serving and is logged, counted and audited once.
 #pragma once
 
 #include "http/http_server.hpp"
 #include "plugin/plugin_registry.hpp"
+#include "serve/bounded_worker.hpp"
 #include "serve/deployment_file.hpp"
+#include "serve/inference_protocol.hpp"
+#include "serve/prediction_log.hpp"
+#include "serve/request_batcher.hpp"
 #include "serve/serve_metrics.hpp"
 #include "serve/served_model.hpp"
 
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
+
+namespace trellis::store {
+class Database;
+}
 
 namespace trellis::serve {
 
@@ -29,8 +42,8 @@ struct ServeContext {
 
 class InferenceServer {
 public:
-    // Loads every endpoint's model (throws std::runtime_error naming the endpoint when one cannot be
-    // loaded: a server does not start half-configured) and binds the listener.
+    // Loads every endpoint's models (throws std::runtime_error naming the endpoint when one cannot
+    // be loaded: a server does not start half-configured) and binds the listener.
     InferenceServer(DeploymentSpec spec, ServeContext context);
     ~InferenceServer();
 
@@ -41,7 +54,7 @@ public:
     // timeout), then everything stops. True when nothing was cut off.
     bool shutdown();
 
-    // Looks every alias up again now and switches endpoints whose version moved (the reload
+    // Resolves every endpoint's models again now and switches those that moved (the reload
     // thread's work, callable by tests).
     void reload_now();
 
@@ -49,16 +62,39 @@ public:
     InferenceServer& operator=(const InferenceServer&) = delete;
 
 private:
+    // Where an endpoint's requests go; replaced whole, never changed in place.
+    struct Routing {
+        std::shared_ptr<const ServedModel> primary;
+        std::shared_ptr<const ServedModel> canary; // null: none
+        int percent = 0;                            // of requests to the canary
+        std::shared_ptr<const ServedModel> shadow;  // null: none
+        std::map<int64_t, std::shared_ptr<const ServedModel>> versions; // of the primary's model, by number
+    };
     struct Endpoint {
         EndpointSpec spec;
-        std::atomic<std::shared_ptr<const ServedModel>> model;
+        std::atomic<std::shared_ptr<const Routing>> routing;
+        std::set<std::string> known_failures; // versions (and lookups) already reported as failing
+        std::unique_ptr<BoundedWorker> shadow_worker;
+        std::unique_ptr<RequestBatcher> batcher;
+    };
+    struct Chosen {
+        std::shared_ptr<const ServedModel> model;
+        std::string variant;
     };
 
-    std::shared_ptr<const ServedModel> load(const EndpointSpec& endpoint);
+    void refresh(Endpoint& endpoint, bool starting);
+    std::shared_ptr<const ServedModel> load(const std::string& reference, store::Database& db);
     void audit(const std::string& action, const std::string& object, const nlohmann::json& before,
                const nlohmann::json& after);
     http::Response handle(const http::Request& request);
-    http::Response infer(const http::Request& request, Endpoint& endpoint, const std::shared_ptr<const ServedModel>& model);
+    http::Response handle_admin(const http::Request& request, const std::vector<std::string>& parts);
+    http::Response infer(const http::Request& request, Endpoint& endpoint, const Routing& routing,
+                         std::optional<Chosen> pinned);
+    Chosen choose(const Endpoint& endpoint, const Routing& routing, const http::Request& request,
+                  const InferRequest& decoded) const;
+    void send_to_shadow(Endpoint& endpoint, const std::shared_ptr<const ServedModel>& shadow,
+                        std::shared_ptr<const Table> features, const std::string& request_id, bool logged, double time);
+    nlohmann::json routing_json(const Endpoint& endpoint) const;
     Endpoint* find_endpoint(const std::string& name);
     void reload_loop();
 
@@ -66,8 +102,10 @@ private:
     ServeContext context_;
     std::vector<std::unique_ptr<Endpoint>> endpoints_;
     ServeMetrics metrics_;
+    std::unique_ptr<PredictionLog> prediction_log_;
     std::unique_ptr<http::HttpServer> http_;
     std::atomic<bool> ready_{false};
+    std::mutex refresh_mutex_; // one refresh at a time: the reload thread's or an admin request's
     std::mutex reload_mutex_;
     std::condition_variable reload_wakeup_;
     bool stopping_ = false;

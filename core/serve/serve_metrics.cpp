@@ -1,6 +1,7 @@
 #include "serve/serve_metrics.hpp"
 
 #include <cstdio>
+#include <mutex>
 
 namespace trellis::serve {
 
@@ -26,54 +27,99 @@ std::string number(double value) {
     return text;
 }
 
+void counter_header(std::string& out, const char* name, const char* help, const char* type = "counter") {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
 } // namespace
 
-void ServeMetrics::observe(const std::string& endpoint, int64_t version, int status, double seconds) {
-    std::lock_guard lock(mutex_);
-    Series& series = series_[{endpoint, version}];
-    ++series.by_status[status];
-    ++series.count;
-    series.sum += seconds;
+ServeMetrics::Series& ServeMetrics::series(const std::string& endpoint, int64_t version, const std::string& variant,
+                                           int status) {
+    const Key key{endpoint, version, variant, status};
+    {
+        std::shared_lock lock(mutex_);
+        if (auto found = series_.find(key); found != series_.end()) return *found->second;
+    }
+    std::unique_lock lock(mutex_);
+    auto& slot = series_[key];
+    if (!slot) slot = std::make_unique<Series>();
+    return *slot;
+}
+
+void ServeMetrics::observe(const std::string& endpoint, int64_t version, const std::string& variant, int status,
+                           double seconds) {
+    Series& s = series(endpoint, version, variant, status);
+    s.count.fetch_add(1, std::memory_order_relaxed);
+    s.sum_nanoseconds.fetch_add(static_cast<int64_t>(seconds * 1e9), std::memory_order_relaxed);
     for (size_t i = 0; i < latency_buckets.size(); ++i)
-        if (seconds <= latency_buckets[i]) ++series.buckets[i];
+        if (seconds <= latency_buckets[i]) s.buckets[i].fetch_add(1, std::memory_order_relaxed);
 }
 
-void ServeMetrics::load_failed(const std::string& endpoint) {
-    std::lock_guard lock(mutex_);
-    ++load_failures_[endpoint];
+void ServeMetrics::increment(std::map<std::string, int64_t>& counts, const std::string& endpoint) {
+    std::unique_lock lock(mutex_);
+    ++counts[endpoint];
 }
 
-std::string ServeMetrics::render(const http::ServerCounters& server) const {
+void ServeMetrics::load_failed(const std::string& endpoint) { increment(load_failures_, endpoint); }
+
+void ServeMetrics::shadow_dropped(const std::string& endpoint) { increment(shadow_drops_, endpoint); }
+
+std::string ServeMetrics::render(const ExternalCounters& external) const {
     std::string out;
-    out += "# HELP trellis_requests_total Inference requests answered, by endpoint, model version and HTTP status.\n";
-    out += "# TYPE trellis_requests_total counter\n";
-    std::lock_guard lock(mutex_);
-    for (const auto& [key, series] : series_)
-        for (const auto& [status, count] : series.by_status)
-            out += "trellis_requests_total{endpoint=\"" + label(key.first) + "\",version=\"" + std::to_string(key.second) +
-                   "\",code=\"" + std::to_string(status) + "\"} " + std::to_string(count) + "\n";
-    out += "# HELP trellis_request_duration_seconds Time from a whole request to its response being ready.\n";
-    out += "# TYPE trellis_request_duration_seconds histogram\n";
-    for (const auto& [key, series] : series_) {
-        const std::string labels = "endpoint=\"" + label(key.first) + "\",version=\"" + std::to_string(key.second) + "\"";
+    std::shared_lock lock(mutex_);
+    counter_header(out, "trellis_requests_total",
+                   "Inference requests answered, by endpoint, model version, variant and HTTP status.");
+    for (const auto& [key, s] : series_) {
+        const auto& [endpoint, version, variant, status] = key;
+        out += "trellis_requests_total{endpoint=\"" + label(endpoint) + "\",version=\"" + std::to_string(version) +
+               "\",variant=\"" + label(variant) + "\",code=\"" + std::to_string(status) + "\"} " +
+               std::to_string(s->count.load()) + "\n";
+    }
+    counter_header(out, "trellis_request_duration_seconds", "Time from a whole request to its response being ready.",
+                   "histogram");
+    // One histogram per endpoint, version and variant: the per-status series summed.
+    struct Sum {
+        std::array<int64_t, latency_buckets.size()> buckets{};
+        int64_t count = 0;
+        int64_t nanoseconds = 0;
+    };
+    std::map<std::tuple<std::string, int64_t, std::string>, Sum> histograms;
+    for (const auto& [key, s] : series_) {
+        Sum& sum = histograms[{std::get<0>(key), std::get<1>(key), std::get<2>(key)}];
+        for (size_t i = 0; i < latency_buckets.size(); ++i) sum.buckets[i] += s->buckets[i].load();
+        sum.count += s->count.load();
+        sum.nanoseconds += s->sum_nanoseconds.load();
+    }
+    for (const auto& [key, sum] : histograms) {
+        const auto& [endpoint, version, variant] = key;
+        const std::string labels = "endpoint=\"" + label(endpoint) + "\",version=\"" + std::to_string(version) +
+                                   "\",variant=\"" + label(variant) + "\"";
         for (size_t i = 0; i < latency_buckets.size(); ++i)
             out += "trellis_request_duration_seconds_bucket{" + labels + ",le=\"" + number(latency_buckets[i]) + "\"} " +
-                   std::to_string(series.buckets[i]) + "\n";
-        out += "trellis_request_duration_seconds_bucket{" + labels + ",le=\"+Inf\"} " + std::to_string(series.count) + "\n";
-        out += "trellis_request_duration_seconds_sum{" + labels + "} " + number(series.sum) + "\n";
-        out += "trellis_request_duration_seconds_count{" + labels + "} " + std::to_string(series.count) + "\n";
+                   std::to_string(sum.buckets[i]) + "\n";
+        out += "trellis_request_duration_seconds_bucket{" + labels + ",le=\"+Inf\"} " + std::to_string(sum.count) + "\n";
+        out += "trellis_request_duration_seconds_sum{" + labels + "} " + number(static_cast<double>(sum.nanoseconds) / 1e9) + "\n";
+        out += "trellis_request_duration_seconds_count{" + labels + "} " + std::to_string(sum.count) + "\n";
     }
-    out += "# HELP trellis_model_load_failures_total Model versions that failed to load or warm up.\n";
-    out += "# TYPE trellis_model_load_failures_total counter\n";
+    counter_header(out, "trellis_model_load_failures_total", "Model versions that failed to load or warm up.");
     for (const auto& [endpoint, count] : load_failures_)
         out += "trellis_model_load_failures_total{endpoint=\"" + label(endpoint) + "\"} " + std::to_string(count) + "\n";
-    out += "# HELP trellis_http_open_connections Connections open now.\n# TYPE trellis_http_open_connections gauge\n";
-    out += "trellis_http_open_connections " + std::to_string(server.open_connections.load()) + "\n";
-    out += "# HELP trellis_http_requests_in_flight Requests being worked on now.\n# TYPE trellis_http_requests_in_flight gauge\n";
-    out += "trellis_http_requests_in_flight " + std::to_string(server.in_flight.load()) + "\n";
-    out += "# HELP trellis_http_overload_refusals_total Connections and requests refused with 503 for overload.\n";
-    out += "# TYPE trellis_http_overload_refusals_total counter\n";
-    out += "trellis_http_overload_refusals_total " + std::to_string(server.refused_overloaded.load()) + "\n";
+    counter_header(out, "trellis_shadow_dropped_total", "Shadow copies of requests dropped because the shadow queue was full.");
+    for (const auto& [endpoint, count] : shadow_drops_)
+        out += "trellis_shadow_dropped_total{endpoint=\"" + label(endpoint) + "\"} " + std::to_string(count) + "\n";
+    counter_header(out, "trellis_prediction_log_records_total", "Records written to the prediction log.");
+    out += "trellis_prediction_log_records_total " + std::to_string(external.log_written) + "\n";
+    counter_header(out, "trellis_prediction_log_dropped_total",
+                   "Prediction log records dropped: the queue was full or the file could not be written.");
+    out += "trellis_prediction_log_dropped_total " + std::to_string(external.log_dropped) + "\n";
+    if (const auto* server = external.server) {
+        counter_header(out, "trellis_http_open_connections", "Connections open now.", "gauge");
+        out += "trellis_http_open_connections " + std::to_string(server->open_connections.load()) + "\n";
+        counter_header(out, "trellis_http_requests_in_flight", "Requests being worked on now.", "gauge");
+        out += "trellis_http_requests_in_flight " + std::to_string(server->in_flight.load()) + "\n";
+        counter_header(out, "trellis_http_overload_refusals_total", "Connections and requests refused with 503 for overload.");
+        out += "trellis_http_overload_refusals_total " + std::to_string(server->refused_overloaded.load()) + "\n";
+    }
     return out;
 }
 

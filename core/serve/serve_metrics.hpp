@@ -1,6 +1,8 @@
 // What `trellis serve` counts, exposed at /metrics in the Prometheus text format (version 0.0.4):
-// requests by endpoint, version and status code, their latency as a histogram, model load
-// failures, and the HTTP layer's own counters (open connections, requests in flight, refusals).
+// requests by endpoint, model version, variant (primary, canary, shadow, version) and status code,
+// their latency as a histogram, model load failures, prediction log records and drops, shadow
+// copies dropped, and the HTTP layer's own counters (open connections, requests in flight,
+// refusals). Counting is lock-free once a series exists: requests on every thread count at once.
 #pragma once
 
 #include "http/http_server.hpp"
@@ -9,11 +11,18 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <tuple>
 
 namespace trellis::serve {
+
+// Counters kept elsewhere that /metrics shows too.
+struct ExternalCounters {
+    const http::ServerCounters* server = nullptr;
+    int64_t log_written = 0;
+    int64_t log_dropped = 0;
+};
 
 class ServeMetrics {
 public:
@@ -22,22 +31,28 @@ public:
                                                             0.025,  0.05,    0.1,    0.25,  0.5,   1.0,  2.5};
 
     // One answered request.
-    void observe(const std::string& endpoint, int64_t version, int status, double seconds);
+    void observe(const std::string& endpoint, int64_t version, const std::string& variant, int status, double seconds);
     // A version that could not be loaded or warmed.
     void load_failed(const std::string& endpoint);
+    // A shadow copy dropped because the shadow's queue was full.
+    void shadow_dropped(const std::string& endpoint);
     // The exposition text.
-    std::string render(const http::ServerCounters& server) const;
+    std::string render(const ExternalCounters& external) const;
 
 private:
     struct Series {
-        std::map<int, int64_t> by_status;
-        std::array<int64_t, latency_buckets.size()> buckets{};
-        int64_t count = 0;
-        double sum = 0;
+        std::array<std::atomic<int64_t>, latency_buckets.size()> buckets{};
+        std::atomic<int64_t> count{0};
+        std::atomic<int64_t> sum_nanoseconds{0};
     };
-    mutable std::mutex mutex_;
-    std::map<std::pair<std::string, int64_t>, Series> series_;
+    using Key = std::tuple<std::string, int64_t, std::string, int>; // endpoint, version, variant, status
+    Series& series(const std::string& endpoint, int64_t version, const std::string& variant, int status);
+    void increment(std::map<std::string, int64_t>& counts, const std::string& endpoint);
+
+    mutable std::shared_mutex mutex_;
+    std::map<Key, std::unique_ptr<Series>, std::less<>> series_;
     std::map<std::string, int64_t> load_failures_;
+    std::map<std::string, int64_t> shadow_drops_;
 };
 
 } // namespace trellis::serve

@@ -270,8 +270,23 @@ CREATE TABLE audit_head (
 );
 )SQL";
 
+// Version 5: the traffic split of each served endpoint, changed by `trellis rollout` and the
+// server's admin endpoint, read by every `trellis serve` on the store at each reload. NULL columns
+// leave the deployment file's setting in force.
+inline constexpr std::string_view schema_v5 = R"SQL(
+CREATE TABLE serve_rollouts (
+  endpoint      TEXT PRIMARY KEY,            -- the endpoint's name in deployment files
+  primary_model TEXT,                        -- NAME:VERSION or NAME@ALIAS; NULL: the file's model
+  canary_model  TEXT,                        -- NULL: the file's canary, if any
+  percent       INTEGER CHECK (percent BETWEEN 0 AND 100), -- of requests to the canary; NULL: the file's
+  previous      TEXT NOT NULL DEFAULT 'null',-- JSON of the state a promote replaced, for rollback
+  set_by        TEXT NOT NULL,
+  set_at        REAL NOT NULL
+);
+)SQL";
+
 // migrations[i] takes a database from version i to version i + 1.
-inline constexpr std::string_view migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
-inline constexpr int schema_version = 4;
+inline constexpr std::string_view migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
+inline constexpr int schema_version = 5;
 
 } // namespace trellis::store

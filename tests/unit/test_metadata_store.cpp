@@ -150,8 +150,8 @@ TEST_CASE("A fresh metadata store is at the newest schema version in WAL mode", 
     {
         MetadataStore store(root);
         CHECK(store.version() == trellis::store::schema_version);
-        CHECK(store.version() == 4);
-        CHECK(scalar(store.db(), "PRAGMA user_version") == "4");
+        CHECK(store.version() == 5);
+        CHECK(scalar(store.db(), "PRAGMA user_version") == "5");
         CHECK(scalar(store.db(), "PRAGMA journal_mode") == "wal");
         CHECK(scalar(store.db(), "PRAGMA foreign_keys") == "1");
         CHECK(scalar(store.db(), "PRAGMA synchronous") == "2"); // FULL
@@ -161,15 +161,15 @@ TEST_CASE("A fresh metadata store is at the newest schema version in WAL mode", 
     }
     CHECK(fs::is_regular_file(root / "metadata.db"));
     MetadataStore again(root);
-    CHECK(again.version() == 4);
+    CHECK(again.version() == 5);
 }
 
 TEST_CASE("A version 1 metadata store migrates to the newest version and keeps its runs", "[metadata_store]") {
     TempDir temp;
     write_v1_store(temp.path());
     MetadataStore store(temp.path());
-    CHECK(store.version() == 4);
-    CHECK(scalar(store.db(), "PRAGMA user_version") == "4");
+    CHECK(store.version() == 5);
+    CHECK(scalar(store.db(), "PRAGMA user_version") == "5");
     const auto run = store.find_run("old-run");
     REQUIRE(run);
     CHECK(run->status == "succeeded");
@@ -186,19 +186,19 @@ TEST_CASE("A metadata store from a newer trellis is refused", "[metadata_store]"
     write_v1_store(temp.path());
     {
         Database db(MetadataStore::database_path(temp.path()));
-        db.exec("PRAGMA user_version = 5");
+        db.exec("PRAGMA user_version = 6");
     }
     REQUIRE_THROWS_MATCHES(MetadataStore(temp.path()), StoreError,
                            Catch::Matchers::Predicate<StoreError>([](const StoreError& error) {
                                const std::string message = error.what();
                                return message.find("metadata.db") != std::string::npos &&
-                                      message.find("written by a newer trellis (schema version 5; this trellis "
-                                                   "knows up to 4)") != std::string::npos &&
+                                      message.find("written by a newer trellis (schema version 6; this trellis "
+                                                   "knows up to 5)") != std::string::npos &&
                                       message.find('\n') == std::string::npos;
                            }));
     // Refused without touching it.
     Database db(MetadataStore::database_path(temp.path()));
-    CHECK(scalar(db, "PRAGMA user_version") == "5");
+    CHECK(scalar(db, "PRAGMA user_version") == "6");
 }
 
 TEST_CASE("A garbage metadata.db is refused as damaged", "[metadata_store]") {

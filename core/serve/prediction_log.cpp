@@ -1,0 +1,145 @@
+#include "serve/prediction_log.hpp"
+
+#include "serve/inference_protocol.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <random>
+#include <unistd.h>
+
+namespace trellis::serve {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string utc_day(double time) {
+    const std::time_t seconds = static_cast<std::time_t>(time);
+    std::tm parts{};
+    gmtime_r(&seconds, &parts);
+    char text[16];
+    std::strftime(text, sizeof text, "%Y-%m-%d", &parts);
+    return text;
+}
+
+json table_json(const Table& table) {
+    json out = json::object();
+    for (const auto& column : table.columns()) out[column.name()] = column_json(column);
+    return out;
+}
+
+bool write_all(int fd, const std::string& text) {
+    size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        done += static_cast<size_t>(n);
+    }
+    return true;
+}
+
+} // namespace
+
+PredictionLog::PredictionLog(std::filesystem::path folder, double sample, size_t capacity)
+    : folder_(std::move(folder)), sample_(sample), capacity_(capacity) {
+    writer_ = std::thread([this] { write_loop(); });
+}
+
+PredictionLog::~PredictionLog() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wakeup_.notify_all();
+    writer_.join();
+    for (const auto& [endpoint, file] : open_files_) ::close(file.second);
+}
+
+bool PredictionLog::sampled() const {
+    if (sample_ >= 1) return true;
+    if (sample_ <= 0) return false;
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0, 1)(random) < sample_;
+}
+
+void PredictionLog::append(PredictionRecord record) {
+    {
+        std::lock_guard lock(mutex_);
+        if (queue_.size() >= capacity_) {
+            ++dropped_;
+            return;
+        }
+        queue_.push_back(std::move(record));
+    }
+    wakeup_.notify_one();
+}
+
+void PredictionLog::write_loop() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        wakeup_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty() && stopping_) return;
+        std::deque<PredictionRecord> batch;
+        batch.swap(queue_);
+        lock.unlock();
+        write_batch(batch);
+        lock.lock();
+    }
+}
+
+// One write() per endpoint and batch: a line is never split between writers, and a killed
+// process loses at most the records still queued.
+void PredictionLog::write_batch(std::deque<PredictionRecord>& batch) {
+    std::map<std::string, std::string> lines; // endpoint/day -> text
+    std::map<std::string, std::pair<std::string, std::string>> where;
+    for (auto& record : batch) {
+        json line{{"time", record.time},
+                  {"request_id", record.request_id},
+                  {"endpoint", record.endpoint},
+                  {"model", record.model},
+                  {"version", record.version},
+                  {"variant", record.variant},
+                  {"status", record.status},
+                  {"latency_ms", record.latency_ms},
+                  {"inputs", record.inputs ? table_json(*record.inputs) : json::object()},
+                  {"outputs", table_json(record.outputs)}};
+        const std::string day = utc_day(record.time);
+        const std::string key = record.endpoint + "/" + day;
+        lines[key] += line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+        where[key] = {record.endpoint, day};
+    }
+    for (const auto& [key, text] : lines) {
+        const auto& [endpoint, day] = where[key];
+        const size_t records = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+        auto& file = open_files_[endpoint];
+        if (file.first != day || file.second <= 0) {
+            if (file.second > 0) ::close(file.second);
+            std::error_code error;
+            std::filesystem::create_directories(folder_ / endpoint, error);
+            const auto path = folder_ / endpoint / (day + ".jsonl");
+            file = {day, ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)};
+            if (file.second < 0) {
+                spdlog::error("prediction log: cannot open {}: {}; {} record(s) dropped", path.string(), std::strerror(errno),
+                              records);
+                dropped_ += static_cast<int64_t>(records);
+                file = {"", -1};
+                continue;
+            }
+        }
+        if (write_all(file.second, text)) {
+            written_ += static_cast<int64_t>(records);
+        } else {
+            spdlog::error("prediction log: cannot write for endpoint {}: {}; {} record(s) dropped", endpoint,
+                          std::strerror(errno), records);
+            dropped_ += static_cast<int64_t>(records);
+        }
+    }
+}
+
+} // namespace trellis::serve

@@ -1,0 +1,72 @@
+// The append-only prediction log: one JSON line per sampled request (and per shadow answer) in
+// <store>/predictions/<endpoint>/<YYYY-MM-DD>.jsonl (UTC days), with the request id, time, model
+// version, variant, status, latency, inputs and outputs. The monitor reads it; labels that arrive
+// later are joined to it by request id. Records are queued by the request thread and encoded and
+// written by a thread of the log's own, so a slow or full disk never delays or fails a request:
+// a record that finds the queue full, or that cannot be written, is dropped and counted.
+#pragma once
+
+#include <trellis/table.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace trellis::serve {
+
+struct PredictionRecord {
+    double time = 0;                       // Unix seconds when the request arrived
+    std::string request_id;
+    std::string endpoint;
+    std::string model;                     // the registered model's name
+    int64_t version = 0;
+    std::string variant;                   // primary, canary, shadow or version (a pinned path)
+    int status = 200;
+    double latency_ms = 0;
+    std::shared_ptr<const Table> inputs;   // shared with a shadow copy of the same request
+    Table outputs;
+};
+
+class PredictionLog {
+public:
+    // Writes under `folder` (<store>/predictions); `sample` is the share of requests recorded,
+    // `capacity` the records that may wait for the writer.
+    PredictionLog(std::filesystem::path folder, double sample, size_t capacity);
+    ~PredictionLog(); // writes what is queued, then stops
+
+    // Whether this request is recorded (drawn per request, so a request and its shadow copy agree).
+    bool sampled() const;
+    // Queues a record; never blocks. Dropped (and counted) when the queue is full.
+    void append(PredictionRecord record);
+
+    int64_t written() const { return written_; }
+    int64_t dropped() const { return dropped_; }
+
+    PredictionLog(const PredictionLog&) = delete;
+    PredictionLog& operator=(const PredictionLog&) = delete;
+
+private:
+    void write_loop();
+    void write_batch(std::deque<PredictionRecord>& batch);
+
+    std::filesystem::path folder_;
+    double sample_;
+    size_t capacity_;
+    std::mutex mutex_;
+    std::condition_variable wakeup_;
+    std::deque<PredictionRecord> queue_;
+    bool stopping_ = false;
+    std::atomic<int64_t> written_{0};
+    std::atomic<int64_t> dropped_{0};
+    std::map<std::string, std::pair<std::string, int>> open_files_; // endpoint -> (day, fd)
+    std::thread writer_;
+};
+
+} // namespace trellis::serve

@@ -128,7 +128,7 @@ RolloutState roll_back(govern::Governance& governance, const std::string& endpoi
         };
         next.primary_model = text("primary_model");
         next.canary_model = text("canary_model");
-        next.percent = previous.at("percent").is_null() ? std::nullopt : std::optional<int>(previous.at("percent").get<int>());
+        next.percent = 0; // the old primary takes everything back; a new split starts from here
         next.previous = nullptr;
     } else {
         throw registry::RegistryError("endpoint '" + endpoint +

@@ -40,7 +40,7 @@ RolloutState split_traffic(govern::Governance& governance, const std::string& en
 RolloutState promote_canary(govern::Governance& governance, const std::string& endpoint,
                             const std::optional<std::string>& model);
 // Sends every request back to the primary (canary share 0); when there is no canary share to take
-// back, undoes the last promote. Throws registry::RegistryError when there is nothing to undo.
+// back, undoes the last promote: the primary before it takes every request again. Throws registry::RegistryError when there is nothing to undo.
 RolloutState roll_back(govern::Governance& governance, const std::string& endpoint);
 
 nlohmann::json rollout_json(const RolloutState& state);

@@ -67,10 +67,11 @@ struct Server {
     std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port) + path; }
 };
 
-// Starts `trellis serve FILE --port 0` and waits for its "listening on" line.
-inline Server start_server(const Sandbox& sandbox, const std::string& file) {
+// Starts `trellis serve FILE --port 0` and waits for its "listening on" line. Its output goes to
+// NAME.out and NAME.err in the sandbox: a second server in one test needs a name of its own.
+inline Server start_server(const Sandbox& sandbox, const std::string& file, const std::string& name = "serve") {
     Server server;
-    server.process = start_trellis(sandbox, {"serve", file, "--port", "0"}, "serve");
+    server.process = start_trellis(sandbox, {"serve", file, "--port", "0"}, name);
     for (int i = 0; i < 600 && server.port == 0; ++i) {
         const auto out = read_file(server.process.out);
         if (const auto at = out.find("listening on 127.0.0.1:"); at != std::string::npos)

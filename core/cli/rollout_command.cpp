@@ -22,16 +22,18 @@ struct RolloutArgs {
     bool json = false;
 };
 
-std::string or_file(const std::optional<std::string>& value) { return value ? *value : "(deployment file's)"; }
+std::string or_file(const std::optional<std::string>& value) { return value ? *value : "as in the deployment file"; }
 
 void print_state(const serve::RolloutState& state, bool as_json) {
     if (as_json) {
         std::cout << core::dump_json(serve::rollout_json(state), 2) << "\n";
         return;
     }
-    std::cout << "endpoint " << state.endpoint << ": primary " << or_file(state.primary_model) << ", canary "
-              << or_file(state.canary_model) << " taking "
-              << (state.percent ? std::to_string(*state.percent) + "%" : "(deployment file's share)") << "\n";
+    std::cout << "endpoint " << state.endpoint << ": primary " << or_file(state.primary_model);
+    if (state.percent == 0) std::cout << ", no canary traffic\n";
+    else
+        std::cout << ", canary " << or_file(state.canary_model) << " taking "
+                  << (state.percent ? std::to_string(*state.percent) + "%" : "the deployment file's share") << "\n";
 }
 
 int split(CliContext& context, const RolloutArgs& args) {

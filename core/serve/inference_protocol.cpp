@@ -1,5 +1,7 @@
 #include "serve/inference_protocol.hpp"
 
+#include "serve/json_text.hpp"
+
 
 #include <algorithm>
 #include <charconv>
@@ -262,41 +264,41 @@ void bind_inputs(InferRequest& request, const std::vector<Field>& fields) {
     }
 }
 
-json column_json(const Column& column) {
-    json data = json::array();
-    for (size_t r = 0; r < column.size(); ++r) {
-        if (column.is_null(r)) {
-            data.push_back(nullptr);
-            continue;
-        }
-        switch (column.type()) {
-        case ColumnType::Int64: data.push_back(column.int_at(r)); break;
-        case ColumnType::Float64: data.push_back(column.float_at(r)); break;
-        case ColumnType::Bool: data.push_back(column.bool_at(r)); break;
-        case ColumnType::String: data.push_back(std::string(column.string_at(r))); break;
-        }
-    }
-    return data;
-}
-
 std::string encode_infer_response(const std::string& endpoint, const ServedModel& model, const InferRequest& request,
                                   const Table& predictions) {
-    json outputs = json::array();
     for (const auto& wanted : request.outputs)
         if (!predictions.find(wanted)) throw ProtocolError(400, "outputs: the model has no output '" + wanted + "'");
-    const size_t rows = predictions.num_rows();
+    std::string out;
+    out.reserve(128 + predictions.num_rows() * predictions.num_columns() * 24);
+    out += "{\"model_name\":";
+    append_json_string(out, endpoint);
+    out += ",\"model_version\":\"";
+    append_json_number(out, model.version());
+    out += '"';
+    if (!request.id.empty()) {
+        out += ",\"id\":";
+        append_json_string(out, request.id);
+    }
+    out += ",\"outputs\":[";
+    bool first = true;
     for (const auto& column : predictions.columns()) {
         if (!request.outputs.empty() &&
             std::find(request.outputs.begin(), request.outputs.end(), column.name()) == request.outputs.end())
             continue;
-        outputs.push_back({{"name", column.name()},
-                           {"datatype", v2_datatype(column.type())},
-                           {"shape", {rows}},
-                           {"data", column_json(column)}});
+        if (!first) out += ',';
+        first = false;
+        out += "{\"name\":";
+        append_json_string(out, column.name());
+        out += ",\"datatype\":\"";
+        out += v2_datatype(column.type());
+        out += "\",\"shape\":[";
+        append_json_number(out, static_cast<int64_t>(column.size()));
+        out += "],\"data\":";
+        append_json_column(out, column);
+        out += '}';
     }
-    json response{{"model_name", endpoint}, {"model_version", std::to_string(model.version())}, {"outputs", std::move(outputs)}};
-    if (!request.id.empty()) response["id"] = request.id;
-    return response.dump(-1, ' ', false, json::error_handler_t::replace);
+    out += "]}";
+    return out;
 }
 
 } // namespace trellis::serve

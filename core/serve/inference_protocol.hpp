@@ -43,8 +43,6 @@ void bind_inputs(InferRequest& request, const std::vector<Field>& inputs);
 // parse_infer_request, then bind_inputs.
 InferRequest decode_infer_request(std::string_view body, const std::vector<Field>& inputs, size_t max_depth);
 
-// A column's values as a JSON array (null for a missing value).
-nlohmann::json column_json(const Column& column);
 
 // The response body: model name and version, the request id, and one output tensor per prediction
 // column (or per requested output).

@@ -132,6 +132,12 @@ InferenceServer::~InferenceServer() {
     reload_wakeup_.notify_all();
     if (reload_thread_.joinable()) reload_thread_.join();
     if (http_) http_->stop();
+    // Shadow jobs and batches still queued write to the metrics and the prediction log: they
+    // finish before those go.
+    for (auto& endpoint : endpoints_) {
+        endpoint->shadow_worker.reset();
+        endpoint->batcher.reset();
+    }
 }
 
 void InferenceServer::start() {

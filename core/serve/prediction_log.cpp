@@ -1,8 +1,7 @@
 #include "serve/prediction_log.hpp"
 
-#include "serve/inference_protocol.hpp"
+#include "serve/json_text.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -16,8 +15,6 @@ namespace trellis::serve {
 
 namespace {
 
-using json = nlohmann::json;
-
 std::string utc_day(double time) {
     const std::time_t seconds = static_cast<std::time_t>(time);
     std::tm parts{};
@@ -27,10 +24,29 @@ std::string utc_day(double time) {
     return text;
 }
 
-json table_json(const Table& table) {
-    json out = json::object();
-    for (const auto& column : table.columns()) out[column.name()] = column_json(column);
-    return out;
+void append_record(std::string& out, const PredictionRecord& record) {
+    out += "{\"time\":";
+    append_json_number(out, record.time);
+    out += ",\"request_id\":";
+    append_json_string(out, record.request_id);
+    out += ",\"endpoint\":";
+    append_json_string(out, record.endpoint);
+    out += ",\"model\":";
+    append_json_string(out, record.model);
+    out += ",\"version\":";
+    append_json_number(out, record.version);
+    out += ",\"variant\":";
+    append_json_string(out, record.variant);
+    out += ",\"status\":";
+    append_json_number(out, static_cast<int64_t>(record.status));
+    out += ",\"latency_ms\":";
+    append_json_number(out, record.latency_ms);
+    out += ",\"inputs\":";
+    if (record.inputs) append_json_table(out, *record.inputs);
+    else out += "{}";
+    out += ",\"outputs\":";
+    append_json_table(out, record.outputs);
+    out += "}\n";
 }
 
 bool write_all(int fd, const std::string& text) {
@@ -99,19 +115,9 @@ void PredictionLog::write_batch(std::deque<PredictionRecord>& batch) {
     std::map<std::string, std::string> lines; // endpoint/day -> text
     std::map<std::string, std::pair<std::string, std::string>> where;
     for (auto& record : batch) {
-        json line{{"time", record.time},
-                  {"request_id", record.request_id},
-                  {"endpoint", record.endpoint},
-                  {"model", record.model},
-                  {"version", record.version},
-                  {"variant", record.variant},
-                  {"status", record.status},
-                  {"latency_ms", record.latency_ms},
-                  {"inputs", record.inputs ? table_json(*record.inputs) : json::object()},
-                  {"outputs", table_json(record.outputs)}};
         const std::string day = utc_day(record.time);
         const std::string key = record.endpoint + "/" + day;
-        lines[key] += line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+        append_record(lines[key], record);
         where[key] = {record.endpoint, day};
     }
     for (const auto& [key, text] : lines) {

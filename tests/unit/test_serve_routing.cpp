@@ -7,6 +7,7 @@
 #include "govern/audit_log.hpp"
 #include "registry/model_registry.hpp"
 #include "serve/deployment_file.hpp"
+#include "serve/json_text.hpp"
 #include "serve/prediction_log.hpp"
 #include "serve/request_batcher.hpp"
 #include "serve/rollout_state.hpp"
@@ -16,6 +17,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 
 using namespace trellis;
@@ -187,4 +189,29 @@ TEST_CASE("batching: cells are copied with their types and missing values", "[se
     REQUIRE(to.size() == 2);
     CHECK(to.is_null(0));
     CHECK(to.string_at(1) == "a");
+}
+
+TEST_CASE("JSON text: numbers round-trip, strings are escaped, what JSON lacks is null", "[serve]") {
+    std::string out;
+    append_json_number(out, 0.1);
+    out += ' ';
+    append_json_number(out, 1.0);
+    out += ' ';
+    append_json_number(out, 1e300);
+    out += ' ';
+    append_json_number(out, std::nan(""));
+    out += ' ';
+    append_json_number(out, int64_t(-42));
+    CHECK(out == "0.1 1.0 1e+300 null -42");
+    for (const double value : {0.9999999961268968, 1.0 / 3, -2.5e-310, 123456789.125}) {
+        std::string text;
+        append_json_number(text, value);
+        CHECK(nlohmann::json::parse(text).get<double>() == value);
+    }
+    std::string text;
+    append_json_string(text, "a\"b\\c\n\x01");
+    CHECK(nlohmann::json::parse(text).get<std::string>() == "a\"b\\c\n\x01");
+    text.clear();
+    append_json_string(text, "bad \xff byte");
+    CHECK(nlohmann::json::parse(text).get<std::string>() == "bad \xEF\xBF\xBD byte");
 }

@@ -8,9 +8,11 @@
 
 #include <sys/resource.h>
 
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace trellis::http {
@@ -51,21 +53,40 @@ Response make_response(const Request& request, beast_http::status status, std::s
     return response;
 }
 
+namespace {
+class Session;
+}
+
 struct HttpServer::Impl {
     ServerOptions options;
     Handler handler;
     ExemptPath exempt;
+    // Sessions waiting for their next request (declared before io: sessions still queued in io
+    // leave this map when io destroys them).
+    std::mutex waiting_mutex;
+    std::unordered_map<Session*, std::weak_ptr<Session>> waiting;
     asio::io_context io;
     tcp::acceptor acceptor;
     std::vector<std::thread> threads;
     ServerCounters counters;
     std::atomic<bool> draining{false};
+    std::atomic<std::chrono::steady_clock::time_point> drain_started{};
+    std::atomic<bool> accept_pending{false}; // an async_accept whose handler has not run yet
+    std::atomic<bool> listener_closed{false};
 
     Impl(ServerOptions o, Handler h, ExemptPath e)
         : options(std::move(o)), handler(std::move(h)), exempt(std::move(e)),
           io(static_cast<int>(options.threads)), acceptor(asio::make_strand(io)) {}
 
     void accept();
+    void start_session(tcp::socket socket);
+    // While draining: closes the waiting sessions that have no request arriving (see
+    // Session::close_if_idle).
+    void close_idle_sessions();
+    size_t waiting_count() {
+        std::lock_guard lock(waiting_mutex);
+        return waiting.size();
+    }
 };
 
 namespace {
@@ -76,7 +97,27 @@ public:
         : stream_(std::move(socket)), server_(server), refuse_(refuse) {
         ++server_.counters.open_connections;
     }
-    ~Session() { --server_.counters.open_connections; }
+    ~Session() {
+        {
+            std::lock_guard lock(server_.waiting_mutex);
+            server_.waiting.erase(this);
+        }
+        --server_.counters.open_connections;
+    }
+
+    // While draining, on the session's strand: a session waiting for a request with none arriving
+    // is closed. One that has answered a request (kept alive) is closed at once; a new one, which
+    // may have sent its first request just before the drain, gets read_timeout from the drain's
+    // start for it to arrive. Bytes already on the socket are read and answered.
+    void close_if_idle() {
+        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+            // Cancelled, not closed: a read that has just taken a request off the socket (its
+            // handler not run yet) completes and the request is answered; otherwise the read
+            // handler sees operation_aborted and closes.
+            beast::error_code ignored;
+            if (self->waiting_ && self->idle_while_draining()) self->stream_.socket().cancel(ignored);
+        });
+    }
 
     void run() {
         asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
@@ -90,12 +131,32 @@ private:
     // then has the read timeout, so a client trickling bytes cannot hold a connection forever.
     void wait_for_request() {
         if (buffer_.size() > 0) return read_request();
+        {
+            std::lock_guard lock(server_.waiting_mutex);
+            server_.waiting.emplace(this, weak_from_this());
+        }
+        // After registering: a drain that started before is seen here, one that starts after
+        // finds this session registered.
+        if (server_.draining.load() && idle_while_draining()) return close();
+        waiting_ = true;
         stream_.expires_after(server_.options.limits.idle_timeout);
         stream_.async_read_some(buffer_.prepare(8192), [self = shared_from_this()](beast::error_code ec, size_t n) {
+            self->waiting_ = false;
+            {
+                std::lock_guard lock(self->server_.waiting_mutex);
+                self->server_.waiting.erase(self.get());
+            }
             if (ec) return self->close();
             self->buffer_.commit(n);
             self->read_request();
         });
+    }
+
+    bool idle_while_draining() {
+        beast::error_code ec;
+        if (stream_.socket().available(ec) > 0 && !ec) return false;
+        return served_ > 0 || std::chrono::steady_clock::now() - server_.drain_started.load() >=
+                                  server_.options.limits.read_timeout;
     }
 
     void read_request() {
@@ -173,6 +234,7 @@ private:
         stream_.expires_after(server_.options.limits.read_timeout);
         beast_http::async_write(stream_, response_, [self = shared_from_this(), counted](beast::error_code ec, size_t) {
             if (counted) --self->server_.counters.in_flight;
+            ++self->served_;
             if (ec || !self->response_.keep_alive()) return self->close();
             self->wait_for_request();
         });
@@ -190,22 +252,40 @@ private:
     HttpServer::Impl& server_;
     Response response_;
     bool refuse_ = false;
+    bool waiting_ = false; // waiting for the first byte of a request
+    int served_ = 0;       // responses written
 };
 
 } // namespace
 
+void HttpServer::Impl::start_session(tcp::socket socket) {
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    const bool full = counters.open_connections.load() >= static_cast<int64_t>(options.limits.max_connections);
+    if (full) ++counters.refused_overloaded;
+    std::make_shared<Session>(std::move(socket), *this, full)->run();
+}
+
 void HttpServer::Impl::accept() {
+    accept_pending = true;
     acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-        if (!ec) {
-            socket.set_option(tcp::no_delay(true), ec);
-            const bool full = counters.open_connections.load() >= static_cast<int64_t>(options.limits.max_connections);
-            if (full) ++counters.refused_overloaded;
-            std::make_shared<Session>(std::move(socket), *this, full)->run();
-        }
+        // A connection accepted just before the listener closed is served like any other.
+        if (!ec) start_session(std::move(socket));
+        accept_pending = false;
+        if (ec == asio::error::operation_aborted || !acceptor.is_open() || draining.load()) return;
         // Out of descriptors (EMFILE) or the like: keep accepting, the next one may succeed.
         accept();
     });
+}
+
+void HttpServer::Impl::close_idle_sessions() {
+    std::vector<std::shared_ptr<Session>> sessions;
+    {
+        std::lock_guard lock(waiting_mutex);
+        for (const auto& [pointer, session] : waiting)
+            if (auto alive = session.lock()) sessions.push_back(std::move(alive));
+    }
+    for (const auto& session : sessions) session->close_if_idle();
 }
 
 HttpServer::HttpServer(ServerOptions options, Handler handler, ExemptPath exempt) {
@@ -241,20 +321,54 @@ unsigned short HttpServer::port() const {
 const ServerCounters& HttpServer::counters() const { return impl_->counters; }
 
 void HttpServer::stop_accepting() {
+    if (impl_->draining.load()) return;
+    impl_->drain_started = std::chrono::steady_clock::now(); // before draining: sessions read it once they see draining
     impl_->draining = true;
     asio::post(impl_->acceptor.get_executor(), [this] {
-        beast::error_code ignored;
-        impl_->acceptor.close(ignored);
+        // Connections the kernel has completed already carry requests on their way: accept them
+        // before closing, or closing the listener would reset them.
+        beast::error_code ec;
+        impl_->acceptor.non_blocking(true, ec);
+        while (!ec) {
+            tcp::socket socket(asio::make_strand(impl_->io));
+            impl_->acceptor.accept(socket, ec);
+            if (!ec) impl_->start_session(std::move(socket));
+        }
+        impl_->acceptor.close(ec);
+        impl_->listener_closed = true;
     });
 }
 
 bool HttpServer::wait_idle(std::chrono::milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (impl_->counters.in_flight.load() > 0) {
-        if (std::chrono::steady_clock::now() >= until) return false;
+    using clock = std::chrono::steady_clock;
+    const auto until = clock::now() + limit;
+    auto& impl = *impl_;
+    if (!impl.draining.load()) {
+        while (impl.counters.in_flight.load() > 0) {
+            if (clock::now() >= until) return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        return true;
+    }
+    // Draining: every connection answers the request it has (responses ask clients to close), and
+    // connections waiting with no request arriving are closed (see Session::close_if_idle), the
+    // kept-alive ones at once, new ones once they had read_timeout to send their request.
+    impl.close_idle_sessions();
+    bool new_ones_closed = false;
+    for (;;) {
+        const bool accepting = !impl.listener_closed.load() || impl.accept_pending.load();
+        if (!accepting && impl.counters.open_connections.load() == 0) return true;
+        const auto now = clock::now();
+        if (!new_ones_closed && now - impl.drain_started.load() >= impl.options.limits.read_timeout) {
+            impl.close_idle_sessions();
+            new_ones_closed = true;
+        }
+        // Cut off: connections still reading or answering a request (not just waiting for one).
+        if (now >= until)
+            return impl.counters.in_flight.load() == 0 &&
+                   impl.counters.open_connections.load() <= static_cast<int64_t>(impl.waiting_count());
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    return true;
 }
 
 void HttpServer::stop() {

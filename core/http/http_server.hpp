@@ -59,9 +59,15 @@ public:
     // The port actually bound (useful with port 0).
     unsigned short port() const;
     const ServerCounters& counters() const;
-    // Stops accepting; responses after this ask clients to close their connections.
+    // Stops accepting (connections the kernel has already completed are still taken); responses
+    // after this ask clients to close their connections.
     void stop_accepting();
-    // Waits until no request is being worked on, at most `limit`; true when none is left.
+    // Waits until no request is being worked on, at most `limit`; true when none is left. After
+    // stop_accepting(), waits until every connection has closed: each answers the request it has
+    // (sent before the drain or arriving on a connection accepted before it), kept-alive
+    // connections waiting for a next request are closed at once, and new ones that have sent
+    // nothing get read_timeout to send their request. False when a request was still being read
+    // or answered at `limit`.
     bool wait_idle(std::chrono::milliseconds limit);
     // Closes every connection and joins the threads.
     void stop();

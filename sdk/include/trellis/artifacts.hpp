@@ -194,6 +194,27 @@ private:
     std::vector<uint8_t> out_;
 };
 
+// What is being read, for error messages: text in up to three parts, joined only when an error
+// is reported, so reading a table with many columns builds no message strings.
+struct Where {
+    std::string_view prefix, name, suffix;
+    Where(const char* text) : prefix(text) {}                                 // NOLINT: implicit by design
+    Where(const std::string& text) : prefix(text) {}                          // NOLINT
+    Where(std::string_view p, std::string_view n, std::string_view s) : prefix(p), name(n), suffix(s) {}
+    std::string text() const {
+        std::string out(prefix);
+        out += name;
+        out += suffix;
+        return out;
+    }
+    // The same with `more` appended, e.g. " length".
+    Where plus(std::string_view more, std::string& storage) const {
+        storage = text();
+        storage += more;
+        return Where(storage);
+    }
+};
+
 // Reads the format's primitives, checking each against the bytes left.
 class Reader {
 public:
@@ -221,28 +242,37 @@ public:
     }
     size_t remaining() const { return in_.size() - pos_; }
 
-    std::span<const uint8_t> take(uint64_t size, const std::string& what) {
+    std::span<const uint8_t> take(uint64_t size, const Where& what) {
         if (size > remaining())
-            fail("truncated " + what + " (needs " + std::to_string(size) + " bytes, " + std::to_string(remaining()) +
+            fail("truncated " + what.text() + " (needs " + std::to_string(size) + " bytes, " + std::to_string(remaining()) +
                  " left)");
         const auto bytes = in_.subspan(pos_, static_cast<size_t>(size));
         pos_ += static_cast<size_t>(size);
         return bytes;
     }
     // `count` 8-byte words, checked before multiplying so a huge count cannot overflow.
-    std::span<const uint8_t> take_words(uint64_t count, const std::string& what) {
+    std::span<const uint8_t> take_words(uint64_t count, const Where& what) {
         if (count > remaining() / 8)
-            fail("truncated " + what + " (needs " + std::to_string(count) + " 8-byte values, " +
+            fail("truncated " + what.text() + " (needs " + std::to_string(count) + " 8-byte values, " +
                  std::to_string(remaining()) + " bytes left)");
         return take(count * 8, what);
     }
-    uint64_t u64(const std::string& what) { return load_u64(take(8, what).data()); }
-    void pad(const std::string& what) {
-        for (uint8_t byte : take(padded(pos_) - pos_, "padding after " + what))
-            if (byte != 0) fail("non-zero padding after " + what);
+    uint64_t u64(const Where& what) { return load_u64(take(8, what).data()); }
+    void pad(const Where& what) {
+        const size_t size = padded(pos_) - pos_;
+        if (size > remaining()) {
+            const std::string padding = "padding after " + what.text();
+            take(size, padding);
+        }
+        for (uint8_t byte : take(size, what))
+            if (byte != 0) fail("non-zero padding after " + what.text());
     }
-    std::string_view str(const std::string& what) {
-        const uint64_t size = u64(what + " length");
+    std::string_view str(const Where& what) {
+        if (remaining() < 8) {
+            std::string storage;
+            u64(what.plus(" length", storage));
+        }
+        const uint64_t size = u64(what);
         const auto bytes = take(size, what);
         pad(what);
         return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
@@ -266,42 +296,48 @@ private:
 inline bool bit_at(std::span<const uint8_t> bits, uint64_t i) { return (bits[i / 8] >> (i % 8)) & 1u; }
 
 // Reads a bitmap of `rows` bits plus its padding, rejecting set bits past the end.
-inline std::span<const uint8_t> read_bitmap(Reader& in, uint64_t rows, const std::string& what) {
+inline std::span<const uint8_t> read_bitmap(Reader& in, uint64_t rows, const Where& what) {
     const auto bits = in.take(rows / 8 + (rows % 8 != 0), what);
-    if (rows % 8 != 0 && (bits.back() >> (rows % 8)) != 0) in.fail("set bits past the end of " + what);
+    if (rows % 8 != 0 && (bits.back() >> (rows % 8)) != 0) in.fail("set bits past the end of " + what.text());
     in.pad(what);
     return bits;
 }
 
-inline ColumnType read_column_type(Reader& in, const std::string& what) {
-    const uint64_t code = in.u64(what + " type");
-    if (code < 1 || code > 4) in.fail(what + " has unknown type " + std::to_string(code));
+inline ColumnType read_column_type(Reader& in, const Where& what) {
+    if (in.remaining() < 8) {
+        std::string storage;
+        in.u64(what.plus(" type", storage));
+    }
+    const uint64_t code = in.u64(what);
+    if (code < 1 || code > 4) in.fail(what.text() + " has unknown type " + std::to_string(code));
     return static_cast<ColumnType>(code);
 }
 
 inline Column read_column(Reader& in, uint64_t rows, const Table& table) {
     std::string name(in.str("column name"));
-    const std::string what = "column '" + name + "'";
-    if (table.find(name)) in.fail("duplicate " + what);
-    const ColumnType type = read_column_type(in, what);
-    const uint64_t nulls = in.u64(what + " null count");
-    if (nulls > rows) in.fail(what + " has more nulls than rows");
+    // Messages name the column: "column 'x' null count", built only if one is reported.
+    const auto at = [&](std::string_view suffix) { return Where("column '", name, suffix); };
+    const auto what_text = [&] { return at("'").text(); };
+    if (table.find(name)) in.fail("duplicate " + what_text());
+    const ColumnType type = read_column_type(in, at("'"));
+    const uint64_t nulls = in.u64(at("' null count"));
+    if (nulls > rows) in.fail(what_text() + " has more nulls than rows");
 
     std::span<const uint8_t> validity;
     if (nulls > 0) {
-        validity = read_bitmap(in, rows, what + " validity");
+        validity = read_bitmap(in, rows, at("' validity"));
         uint64_t valid = 0;
         for (uint8_t byte : validity) valid += static_cast<uint64_t>(std::popcount(byte));
-        if (rows - valid != nulls) in.fail(what + " null count does not match its validity bitmap");
+        if (rows - valid != nulls) in.fail(what_text() + " null count does not match its validity bitmap");
     }
     const auto is_null = [&](uint64_t i) { return !validity.empty() && !bit_at(validity, i); };
-    const auto null_not_zero = [&](uint64_t i) { in.fail(what + " holds a value under null row " + std::to_string(i)); };
+    const auto null_not_zero = [&](uint64_t i) { in.fail(what_text() + " holds a value under null row " + std::to_string(i)); };
 
-    Column column(std::move(name), type);
+    Column column(name, type); // a copy: `at` still names the column in messages
     switch (type) {
     case ColumnType::Int64:
     case ColumnType::Float64: {
-        const auto data = in.take_words(rows, what + " data");
+        const auto data = in.take_words(rows, at("' data"));
         column.reserve(static_cast<size_t>(rows));
         for (uint64_t i = 0; i < rows; ++i) {
             const uint64_t bits = Reader::load_u64(data.data() + i * 8);
@@ -317,7 +353,7 @@ inline Column read_column(Reader& in, uint64_t rows, const Table& table) {
         break;
     }
     case ColumnType::Bool: {
-        const auto data = read_bitmap(in, rows, what + " data");
+        const auto data = read_bitmap(in, rows, at("' data"));
         column.reserve(static_cast<size_t>(rows));
         for (uint64_t i = 0; i < rows; ++i) {
             if (is_null(i)) {
@@ -330,13 +366,13 @@ inline Column read_column(Reader& in, uint64_t rows, const Table& table) {
         break;
     }
     case ColumnType::String: {
-        const auto offsets = in.take_words(rows + 1, what + " offsets");
+        const auto offsets = in.take_words(rows + 1, at("' offsets"));
         const auto offset = [&](uint64_t i) { return std::bit_cast<int64_t>(Reader::load_u64(offsets.data() + i * 8)); };
-        if (offset(0) != 0) in.fail(what + " offsets do not start at 0");
+        if (offset(0) != 0) in.fail(what_text() + " offsets do not start at 0");
         for (uint64_t i = 0; i < rows; ++i)
-            if (offset(i + 1) < offset(i)) in.fail(what + " offsets decrease at row " + std::to_string(i));
-        const auto chars = in.take(static_cast<uint64_t>(offset(rows)), what + " string data");
-        in.pad(what + " string data");
+            if (offset(i + 1) < offset(i)) in.fail(what_text() + " offsets decrease at row " + std::to_string(i));
+        const auto chars = in.take(static_cast<uint64_t>(offset(rows)), at("' string data"));
+        in.pad(at("' string data"));
         column.reserve(static_cast<size_t>(rows));
         for (uint64_t i = 0; i < rows; ++i) {
             const auto begin = static_cast<size_t>(offset(i)), end = static_cast<size_t>(offset(i + 1));

@@ -4,7 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
@@ -85,6 +87,7 @@ bool PredictionLog::sampled() const {
 }
 
 void PredictionLog::append(PredictionRecord record) {
+    bool half_full = false;
     {
         std::lock_guard lock(mutex_);
         if (queue_.size() >= capacity_) {
@@ -92,15 +95,23 @@ void PredictionLog::append(PredictionRecord record) {
             return;
         }
         queue_.push_back(std::move(record));
+        half_full = queue_.size() == std::max<size_t>(capacity_ / 2, 1);
     }
-    wakeup_.notify_one();
+    // The writer wakes on its own every flush interval; waking it for every record would cost a
+    // futex call and a context switch per request.
+    if (half_full) wakeup_.notify_one();
 }
 
 void PredictionLog::write_loop() {
+    constexpr auto flush_interval = std::chrono::milliseconds(50);
     std::unique_lock lock(mutex_);
     for (;;) {
-        wakeup_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty() && stopping_) return;
+        wakeup_.wait_for(lock, flush_interval,
+                         [this] { return stopping_ || queue_.size() >= std::max<size_t>(capacity_ / 2, 1); });
+        if (queue_.empty()) {
+            if (stopping_) return;
+            continue;
+        }
         std::deque<PredictionRecord> batch;
         batch.swap(queue_);
         lock.unlock();

@@ -2,7 +2,8 @@
 // <store>/predictions/<endpoint>/<YYYY-MM-DD>.jsonl (UTC days), with the request id, time, model
 // version, variant, status, latency, inputs and outputs. The monitor reads it; labels that arrive
 // later are joined to it by request id. Records are queued by the request thread and encoded and
-// written by a thread of the log's own, so a slow or full disk never delays or fails a request:
+// written by a thread of the log's own (every 50 ms, or sooner when the queue is half full), so a
+// slow or full disk never delays or fails a request:
 // a record that finds the queue full, or that cannot be written, is dropped and counted.
 #pragma once
 

@@ -84,9 +84,10 @@ ClassEncoding read_classes(const Booster& booster, size_t num_class) {
 
 class XGBoostPredictor final : public trellis::Predictor {
 public:
-    XGBoostPredictor(Booster booster, std::vector<std::string> features, std::string objective,
+    XGBoostPredictor(Booster booster, Booster single_thread, std::vector<std::string> features, std::string objective,
                      std::optional<ClassEncoding> classes, int64_t iteration_end)
-        : booster_(std::move(booster)), features_(std::move(features)), objective_(std::move(objective)),
+        : booster_(std::move(booster)), single_thread_(std::move(single_thread)), features_(std::move(features)),
+          objective_(std::move(objective)),
           output_(output_of(objective_)), classes_(std::move(classes)), iteration_end_(iteration_end) {
         // XGBoost configures a loaded learner on its first prediction, under a lock it does not
         // take once configured: predicting once here leaves later calls lock-free and read-only
@@ -98,25 +99,27 @@ public:
             column.append_null();
             warm_up.add_column(std::move(column));
         }
-        predict(warm_up);
+        predict_raw(dense_features(warm_up, features_, "warm-up"), booster_);
+        predict_raw(dense_features(warm_up, features_, "warm-up"), single_thread_);
     }
 
     trellis::Table predict(const trellis::Table& input) override {
         const DenseMatrix matrix = dense_features(input, features_, "prediction input");
-        const std::vector<float> raw = predict_raw(matrix);
+        const std::vector<float> raw =
+            predict_raw(matrix, matrix.rows <= single_thread_rows ? single_thread_ : booster_);
         return to_table(raw, matrix.rows);
     }
 
 private:
     // XGBoost's output for every row, row-major, copied out of XGBoost's per-thread buffer.
-    std::vector<float> predict_raw(const DenseMatrix& matrix) const {
+    std::vector<float> predict_raw(const DenseMatrix& matrix, const Booster& booster) const {
         if (matrix.rows == 0) return {};
         const std::string config = "{\"type\":0,\"training\":false,\"iteration_begin\":0,\"iteration_end\":" +
                                    std::to_string(iteration_end_) + ",\"strict_shape\":false,\"missing\":NaN,\"cache_id\":0}";
         const bst_ulong* shape = nullptr;
         bst_ulong dims = 0;
         const float* result = nullptr;
-        check(XGBoosterPredictFromDense(booster_.get(), matrix.array_interface().c_str(), config.c_str(), nullptr, &shape,
+        check(XGBoosterPredictFromDense(booster.get(), matrix.array_interface().c_str(), config.c_str(), nullptr, &shape,
                                         &dims, &result),
               "predicting");
         size_t count = 1;
@@ -196,7 +199,11 @@ private:
                                      " values per row, expected " + std::to_string(wanted));
     }
 
-    Booster booster_;
+    // Up to this many rows (a served request) go to single_thread_: XGBoost's threads cost more to
+    // start and join than a few rows take to predict, and a server has its own threads.
+    static constexpr size_t single_thread_rows = 64;
+    Booster booster_;        // XGBoost's threads (nthread as trained): scoring tables
+    Booster single_thread_;  // the same model with nthread 1
     std::vector<std::string> features_;
     std::string objective_;
     Output output_;
@@ -260,8 +267,12 @@ std::unique_ptr<trellis::Predictor> XGBoostFlavor::load(const trellis::Model& mo
             throw std::invalid_argument("xgboost model: attribute best_iteration is not a number: '" + best + "'");
         }
     }
-    return std::make_unique<XGBoostPredictor>(std::move(booster), std::move(features), facts.objective, std::move(classes),
-                                              iteration_end);
+    Booster single_thread(nullptr, 0);
+    check(XGBoosterLoadModelFromBuffer(single_thread.get(), model.bytes.data(), model.bytes.size()),
+          "xgboost model: loading the model bytes");
+    single_thread.set_param("nthread", "1");
+    return std::make_unique<XGBoostPredictor>(std::move(booster), std::move(single_thread), std::move(features),
+                                              facts.objective, std::move(classes), iteration_end);
 }
 
 } // namespace trellis_xgboost

@@ -3,16 +3,20 @@
 #include "serve/json_text.hpp"
 
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 namespace trellis::serve {
 
 namespace {
 
 using json = nlohmann::json;
+namespace dom = simdjson::dom;
 
 // Checked before parsing, so a body of a million '[' costs one pass and no parser stack.
 void check_depth(std::string_view body, size_t max_depth) {
@@ -37,63 +41,73 @@ void check_depth(std::string_view body, size_t max_depth) {
 
 enum class Datatype { Bool, Int32, Int64, Fp32, Fp64, Bytes };
 
-Datatype parse_datatype(const json& value, const std::string& where) {
+Datatype parse_datatype(dom::element value, const std::string& where) {
     if (!value.is_string()) throw ProtocolError(400, where + ".datatype must be a string such as FP32");
-    const auto& name = value.get_ref<const std::string&>();
+    const std::string_view name(value);
     if (name == "BOOL") return Datatype::Bool;
     if (name == "INT32") return Datatype::Int32;
     if (name == "INT64") return Datatype::Int64;
     if (name == "FP32") return Datatype::Fp32;
     if (name == "FP64") return Datatype::Fp64;
     if (name == "BYTES") return Datatype::Bytes;
-    throw ProtocolError(400, where + ".datatype '" + name +
+    throw ProtocolError(400, where + ".datatype '" + std::string(name) +
                                  "' is not supported; use FP32, FP64, INT64, INT32, BOOL or BYTES");
 }
 
 // The tensor's elements in row-major order: "data" may be flat or nested as the shape is.
-void flatten(const json& data, std::vector<const json*>& out, const std::string& where) {
+void flatten(dom::element data, std::vector<dom::element>& out) {
     if (data.is_array()) {
-        for (const auto& element : data) flatten(element, out, where);
+        for (dom::element element : dom::array(data)) flatten(element, out);
         return;
     }
-    out.push_back(&data);
+    out.push_back(data);
+}
+
+// A member of an object, if it has one.
+std::optional<dom::element> member(dom::object object, std::string_view key) {
+    dom::element value;
+    if (object.at_key(key).get(value) != simdjson::SUCCESS) return std::nullopt;
+    return value;
 }
 
 struct Tensor {
     std::string name;
     std::vector<int64_t> shape;
     Datatype datatype = Datatype::Fp64;
-    std::vector<const json*> elements;
+    std::vector<dom::element> elements;
     std::string where;
 };
 
-Tensor read_tensor(const json& input, size_t index) {
+Tensor read_tensor(dom::element input, size_t index) {
     Tensor tensor;
     tensor.where = "inputs[" + std::to_string(index) + "]";
     if (!input.is_object()) throw ProtocolError(400, tensor.where + " must be an object with name, shape, datatype and data");
-    const auto name = input.find("name");
-    if (name == input.end() || !name->is_string() || name->get_ref<const std::string&>().empty())
+    const dom::object object(input);
+    const auto name = member(object, "name");
+    if (!name || !name->is_string() || std::string_view(*name).empty())
         throw ProtocolError(400, tensor.where + ".name must be a non-empty string");
-    tensor.name = name->get<std::string>();
+    tensor.name = std::string(std::string_view(*name));
     tensor.where = "inputs[" + std::to_string(index) + "] ('" + tensor.name + "')";
-    const auto datatype = input.find("datatype");
-    if (datatype == input.end()) throw ProtocolError(400, tensor.where + " has no datatype");
+    const auto datatype = member(object, "datatype");
+    if (!datatype) throw ProtocolError(400, tensor.where + " has no datatype");
     tensor.datatype = parse_datatype(*datatype, tensor.where);
-    const auto shape = input.find("shape");
-    if (shape == input.end() || !shape->is_array() || shape->empty())
+    const auto shape = member(object, "shape");
+    if (!shape || !shape->is_array() || dom::array(*shape).size() == 0)
         throw ProtocolError(400, tensor.where + ".shape must be a non-empty array of sizes");
     int64_t count = 1;
-    for (const auto& size : *shape) {
-        if (!size.is_number_integer() || size.get<int64_t>() < 0)
+    for (dom::element size : dom::array(*shape)) {
+        int64_t value = 0;
+        if (size.type() != dom::element_type::INT64 || (value = int64_t(size)) < 0)
             throw ProtocolError(400, tensor.where + ".shape must hold non-negative whole numbers");
-        tensor.shape.push_back(size.get<int64_t>());
-        if (tensor.shape.back() > 0 && count > std::numeric_limits<int32_t>::max() / tensor.shape.back())
+        tensor.shape.push_back(value);
+        if (value > 0 && count > std::numeric_limits<int32_t>::max() / value)
             throw ProtocolError(400, tensor.where + ".shape is too large");
-        count *= tensor.shape.back();
+        count *= value;
     }
-    const auto data = input.find("data");
-    if (data == input.end()) throw ProtocolError(400, tensor.where + " has no data");
-    flatten(*data, tensor.elements, tensor.where);
+    const auto data = member(object, "data");
+    if (!data) throw ProtocolError(400, tensor.where + " has no data");
+    tensor.elements.reserve(static_cast<size_t>(std::min<int64_t>(count, 1 << 16)));
+    flatten(*data, tensor.elements);
     if (static_cast<int64_t>(tensor.elements.size()) != count)
         throw ProtocolError(400, tensor.where + " has " + std::to_string(tensor.elements.size()) +
                                      " elements but its shape holds " + std::to_string(count));
@@ -115,13 +129,17 @@ std::string_view datatype_name(Datatype datatype) {
 // Appends element `i` of `tensor` to `column`, checking it is what the datatype says and what
 // the column can hold.
 void append_element(Column& column, const Tensor& tensor, size_t i) {
-    const json& value = *tensor.elements[i];
+    const dom::element value = tensor.elements[i];
     const auto at = [&] { return tensor.where + ".data[" + std::to_string(i) + "]"; };
+    const dom::element_type type = value.type();
     switch (tensor.datatype) {
     case Datatype::Fp32:
     case Datatype::Fp64: {
-        if (!value.is_number()) throw ProtocolError(400, at() + " is not a number");
-        const double number = value.get<double>();
+        double number = 0;
+        if (type == dom::element_type::DOUBLE) number = double(value);
+        else if (type == dom::element_type::INT64) number = static_cast<double>(int64_t(value));
+        else if (type == dom::element_type::UINT64) number = static_cast<double>(uint64_t(value));
+        else throw ProtocolError(400, at() + " is not a number");
         if (!std::isfinite(number) ||
             (tensor.datatype == Datatype::Fp32 && std::fabs(number) > std::numeric_limits<float>::max()))
             throw ProtocolError(400, at() + " is not a finite " + std::string(datatype_name(tensor.datatype)) + " number");
@@ -130,10 +148,10 @@ void append_element(Column& column, const Tensor& tensor, size_t i) {
     }
     case Datatype::Int32:
     case Datatype::Int64: {
-        if (!value.is_number_integer()) throw ProtocolError(400, at() + " is not a whole number");
-        if (value.is_number_unsigned() && value.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
+        if (type == dom::element_type::UINT64)
             throw ProtocolError(400, at() + " is out of range for " + std::string(datatype_name(tensor.datatype)));
-        const int64_t number = value.get<int64_t>();
+        if (type != dom::element_type::INT64) throw ProtocolError(400, at() + " is not a whole number");
+        const int64_t number = int64_t(value);
         if (tensor.datatype == Datatype::Int32 &&
             (number < std::numeric_limits<int32_t>::min() || number > std::numeric_limits<int32_t>::max()))
             throw ProtocolError(400, at() + " is out of range for INT32");
@@ -142,12 +160,12 @@ void append_element(Column& column, const Tensor& tensor, size_t i) {
         break;
     }
     case Datatype::Bool:
-        if (!value.is_boolean()) throw ProtocolError(400, at() + " is not true or false");
-        if (column.type() == ColumnType::Bool) return column.append_bool(value.get<bool>());
+        if (type != dom::element_type::BOOL) throw ProtocolError(400, at() + " is not true or false");
+        if (column.type() == ColumnType::Bool) return column.append_bool(bool(value));
         break;
     case Datatype::Bytes:
-        if (!value.is_string()) throw ProtocolError(400, at() + " is not a string");
-        if (column.type() == ColumnType::String) return column.append_string(value.get_ref<const std::string&>());
+        if (type != dom::element_type::STRING) throw ProtocolError(400, at() + " is not a string");
+        if (column.type() == ColumnType::String) return column.append_string(std::string_view(value));
         break;
     }
     throw ProtocolError(400, tensor.where + ": datatype " + std::string(datatype_name(tensor.datatype)) +
@@ -169,38 +187,48 @@ std::string_view v2_datatype(ColumnType type) {
 
 std::string error_json(const std::string& message) { return json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// Each request thread parses with a parser of its own, reused: its buffers grow to the largest
+// body seen and are not allocated again. The elements of a parse live until the thread's next one.
+static dom::parser& thread_parser() {
+    thread_local dom::parser parser;
+    return parser;
+}
+
+struct InputTensors {
+    dom::array tensors;
+};
+
 InferRequest parse_infer_request(std::string_view body, size_t max_depth) {
     check_depth(body, max_depth);
-    json document;
-    try {
-        document = json::parse(body.begin(), body.end());
-    } catch (const json::exception& e) { // parse_error, and out_of_range for 1e999
-        throw ProtocolError(400, std::string("request body is not valid JSON: ") + e.what());
-    }
+    dom::element document;
+    if (const auto error = thread_parser().parse(body.data(), body.size()).get(document); error != simdjson::SUCCESS)
+        throw ProtocolError(400, std::string("request body is not valid JSON: ") + simdjson::error_message(error));
     if (!document.is_object()) throw ProtocolError(400, "request body must be a JSON object with 'inputs'");
+    const dom::object object(document);
     InferRequest request;
-    if (const auto id = document.find("id"); id != document.end()) {
+    if (const auto id = member(object, "id")) {
         if (!id->is_string()) throw ProtocolError(400, "id must be a string");
-        request.id = id->get<std::string>();
+        request.id = std::string(std::string_view(*id));
     }
-    if (const auto parameters = document.find("parameters"); parameters != document.end()) {
+    if (const auto parameters = member(object, "parameters")) {
         if (!parameters->is_object()) throw ProtocolError(400, "parameters must be an object");
-        request.parameters = *parameters;
+        request.parameters = json::parse(simdjson::minify(*parameters));
     }
-    if (const auto outputs = document.find("outputs"); outputs != document.end()) {
+    if (const auto outputs = member(object, "outputs")) {
         if (!outputs->is_array()) throw ProtocolError(400, "outputs must be an array of {\"name\": ...}");
-        for (size_t i = 0; i < outputs->size(); ++i) {
-            const auto& output = (*outputs)[i];
-            const auto name = output.is_object() ? output.find("name") : output.end();
-            if (!output.is_object() || name == output.end() || !name->is_string())
+        size_t i = 0;
+        for (dom::element output : dom::array(*outputs)) {
+            const auto name = output.is_object() ? member(dom::object(output), "name") : std::nullopt;
+            if (!name || !name->is_string())
                 throw ProtocolError(400, "outputs[" + std::to_string(i) + "].name must be a string");
-            request.outputs.push_back(name->get<std::string>());
+            request.outputs.emplace_back(std::string_view(*name));
+            ++i;
         }
     }
-    const auto inputs = document.find("inputs");
-    if (inputs == document.end() || !inputs->is_array() || inputs->empty())
+    const auto inputs = member(object, "inputs");
+    if (!inputs || !inputs->is_array() || dom::array(*inputs).size() == 0)
         throw ProtocolError(400, "inputs must be a non-empty array of tensors");
-    request.inputs = std::move(*inputs);
+    request.inputs = std::make_shared<const InputTensors>(InputTensors{dom::array(*inputs)});
     return request;
 }
 
@@ -211,10 +239,11 @@ InferRequest decode_infer_request(std::string_view body, const std::vector<Field
 }
 
 void bind_inputs(InferRequest& request, const std::vector<Field>& fields) {
-    const json* inputs = &request.inputs;
+    if (!request.inputs) throw ProtocolError(400, "inputs must be a non-empty array of tensors");
     request.features = Table();
     std::vector<Tensor> tensors;
-    for (size_t i = 0; i < inputs->size(); ++i) tensors.push_back(read_tensor((*inputs)[i], i));
+    size_t index = 0;
+    for (dom::element input : request.inputs->tensors) tensors.push_back(read_tensor(input, index++));
 
     // One [N, F] tensor holding every column in the model's order (how Triton and MLServer clients
     // send a feature matrix), unless it is named as the model's only column.

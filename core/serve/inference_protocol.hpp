@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -23,13 +24,17 @@ private:
     int status_;
 };
 
+struct InputTensors; // the request's input tensors as parsed, not yet mapped onto a model
+
 // A decoded infer request.
 struct InferRequest {
     std::string id;                    // the request's "id", if it gave one
     Table features;                    // one column per model input, in the model's order
     std::vector<std::string> outputs;  // the outputs asked for; empty: all
     nlohmann::json parameters;         // the request's "parameters", or null
-    nlohmann::json inputs;             // the input tensors as sent, until bind_inputs maps them
+    // The input tensors as sent, until bind_inputs maps them. They point into the parsing
+    // thread's buffers: bind them on that thread before it parses another request.
+    std::shared_ptr<const InputTensors> inputs;
 };
 
 // Parses `body` (rejecting nesting deeper than `max_depth`) and checks its envelope (id,

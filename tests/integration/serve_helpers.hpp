@@ -113,6 +113,18 @@ private:
     bool stopped_ = false;
 };
 
+// Overwrites the start of a registered version's stored bytes, so loading it fails.
+inline void damage_model_bytes(const Sandbox& sandbox, const std::string& version) {
+    const auto shown = sandbox.run("models show " + version + " --json");
+    REQUIRE(shown.exit_code == 0);
+    const std::string digest = shown.json().at("artifact");
+    for (const auto& entry : fs::recursive_directory_iterator(sandbox.dir() / ".trellis"))
+        if (entry.is_regular_file() && entry.path().filename().string().find(digest.substr(2)) != std::string::npos) {
+            fs::permissions(entry.path(), fs::perms::owner_write, fs::perm_options::add);
+            std::ofstream(entry.path(), std::ios::binary | std::ios::in | std::ios::out) << "garbage";
+        }
+}
+
 // A V2 request with one [rows, 30] FP32 tensor of the first `rows` rows of the data.
 inline std::string matrix_request(size_t rows) {
     std::ifstream in(breast_cancer_csv());

@@ -157,14 +157,7 @@ TEST_CASE("serve: an alias that moves is followed, a corrupt version leaves the 
     CHECK(switched);
 
     // Version 3's stored bytes are damaged: the switch must fail and version 2 keep serving.
-    const auto shown = sandbox.run("models show cancer:3 --json");
-    REQUIRE(shown.exit_code == 0);
-    const std::string digest = shown.json().at("artifact");
-    for (const auto& entry : fs::recursive_directory_iterator(sandbox.dir() / ".trellis"))
-        if (entry.is_regular_file() && entry.path().filename().string().find(digest.substr(2)) != std::string::npos) {
-            fs::permissions(entry.path(), fs::perms::owner_write, fs::perm_options::add);
-            std::ofstream(entry.path(), std::ios::binary | std::ios::in | std::ios::out) << "garbage";
-        }
+    damage_model_bytes(sandbox, "cancer:3");
     REQUIRE(sandbox.run("models alias cancer@champion 3").exit_code == 0);
     bool counted = false;
     for (int i = 0; i < 100 && !counted; ++i) {

@@ -293,14 +293,7 @@ endpoints:
 
     // Version 3's bytes are damaged; pointing the champion at it and promoting must fail to load and
     // leave version 2 serving, with traffic going on.
-    const auto shown = sandbox.run("models show cancer:3 --json");
-    REQUIRE(shown.exit_code == 0);
-    const std::string digest = shown.json().at("artifact");
-    for (const auto& entry : fs::recursive_directory_iterator(sandbox.dir() / ".trellis"))
-        if (entry.is_regular_file() && entry.path().filename().string().find(digest.substr(2)) != std::string::npos) {
-            fs::permissions(entry.path(), fs::perms::owner_write, fs::perm_options::add);
-            std::ofstream(entry.path(), std::ios::binary | std::ios::in | std::ios::out) << "garbage";
-        }
+    damage_model_bytes(sandbox, "cancer:3");
     REQUIRE(sandbox.run("rollout promote cancer --model cancer:3").exit_code == 0);
     CHECK(eventually([&] {
         return curl(sandbox, "GET", server.url("/metrics")).body.find("trellis_model_load_failures_total{endpoint=\"cancer\"} 1") !=

@@ -75,8 +75,9 @@ int status(CliContext& context, const RolloutArgs& args) {
             return exit_ok;
         }
         if (states.empty()) {
-            std::cout << (args.endpoint.empty() ? "no endpoint" : "endpoint " + args.endpoint)
-                      << " has a rollout in the store; servers follow their deployment files\n";
+            std::cout << (args.endpoint.empty() ? std::string("no endpoint has a rollout")
+                                                : "endpoint " + args.endpoint + " has no rollout")
+                      << " in the store; servers follow their deployment files\n";
             return exit_ok;
         }
         for (const auto& state : states) {

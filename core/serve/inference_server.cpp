@@ -6,9 +6,11 @@
 #include "store/artifact_store.hpp"
 #include "store/metadata_store.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <spdlog/spdlog.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <random>
@@ -70,7 +72,13 @@ json model_json(const std::shared_ptr<const ServedModel>& model) {
 }
 
 // 0..99 from a key, the same in every process and on every machine: sticky A/B assignment.
-int bucket_of(std::string_view key) { return static_cast<int>(XXH3_64bits(key.data(), key.size()) % 100); }
+// Salted with the endpoint, so one key's bucket in one experiment says nothing of its bucket in another.
+int bucket_of(const std::string& endpoint, std::string_view key) {
+    std::string salted = endpoint;
+    salted += '\0';
+    salted += key;
+    return static_cast<int>(XXH3_64bits(salted.data(), salted.size()) % 100);
+}
 
 int random_bucket() {
     thread_local std::mt19937_64 random{std::random_device{}()};
@@ -94,7 +102,7 @@ std::optional<std::string> bearer_token(const http::Request& request) {
     const auto header = request.find(beast_http::field::authorization);
     if (header == request.end()) return std::nullopt;
     const std::string_view value(header->value().data(), header->value().size());
-    if (value.size() <= 7 || !(value.starts_with("Bearer ") || value.starts_with("bearer "))) return std::nullopt;
+    if (value.size() <= 7 || value[6] != ' ' || !boost::beast::iequals(boost::beast::string_view(value.data(), 6), "Bearer")) return std::nullopt;
     return std::string(value.substr(7));
 }
 
@@ -246,12 +254,17 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
     auto next = std::make_shared<Routing>();
     next->primary = obtain(primary_ref, "primary");
     if (!next->primary) next->primary = current->primary;
+    next->percent = percent;
     if (!canary_ref.empty()) {
         next->canary = obtain(canary_ref, "canary");
-        if (!next->canary && current) next->canary = current->canary;
+        // A new canary that cannot be served must not take the new share: the old one keeps its own.
+        if (!next->canary && current) {
+            next->canary = current->canary;
+            next->percent = current->percent;
+        }
     }
-    next->percent = next->canary ? percent : 0;
-    if (spec.canary && !next->canary && percent > 0 && canary_ref.empty())
+    if (!next->canary) next->percent = 0;
+    if (!next->canary && percent > 0 && canary_ref.empty())
         spdlog::warn("endpoint '{}': {}% of requests should go to a canary, but none is named", spec.name, percent);
     if (spec.shadow) {
         next->shadow = obtain(spec.shadow->model, "shadow");
@@ -444,10 +457,10 @@ InferenceServer::Chosen InferenceServer::choose(const Endpoint& endpoint, const 
     if (const auto& canary = endpoint.spec.canary) {
         if (!canary->sticky_header.empty()) {
             if (const auto header = request.find(canary->sticky_header); header != request.end())
-                bucket = bucket_of(std::string_view(header->value().data(), header->value().size()));
+                bucket = bucket_of(endpoint.spec.name, std::string_view(header->value().data(), header->value().size()));
         } else if (!canary->sticky_parameter.empty() && decoded.parameters.is_object()) {
             if (const auto key = decoded.parameters.find(canary->sticky_parameter); key != decoded.parameters.end())
-                bucket = bucket_of(key->is_string() ? key->get_ref<const std::string&>() : key->dump());
+                bucket = bucket_of(endpoint.spec.name, key->is_string() ? key->get_ref<const std::string&>() : key->dump());
         }
     }
     if (bucket < 0) bucket = random_bucket(); // no key: a canary share, not an A/B assignment
@@ -466,6 +479,9 @@ http::Response InferenceServer::infer(const http::Request& request, Endpoint& en
     Table predictions;
     try {
         InferRequest decoded = parse_infer_request(request.body(), spec_.max_json_depth);
+        // The id is echoed in a response header: control characters would split the response.
+        if (std::any_of(decoded.id.begin(), decoded.id.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+            throw ProtocolError(400, "id must not hold control characters");
         if (decoded.id.empty()) decoded.id = request_id.empty() ? new_request_id() : request_id;
         request_id = decoded.id;
         if (!pinned) chosen = choose(endpoint, routing, request, decoded);
@@ -573,9 +589,10 @@ http::Response InferenceServer::handle_admin(const http::Request& request, const
             model = body["model"].get<std::string>();
         }
         if (action == "split") {
-            if (!body.contains("percent") || !body["percent"].is_number_integer())
+            if (!body.contains("percent") || !body["percent"].is_number_integer() || body["percent"].get<int64_t>() < 0 ||
+                body["percent"].get<int64_t>() > 100)
                 return error_response(request, 400, "percent must be a whole number from 0 to 100");
-            split_traffic(governance, endpoint->spec.name, body["percent"].get<int>(), model);
+            split_traffic(governance, endpoint->spec.name, static_cast<int>(body["percent"].get<int64_t>()), model);
         } else if (action == "promote") {
             promote_canary(governance, endpoint->spec.name, model);
         } else if (action == "rollback") {

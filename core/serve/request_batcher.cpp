@@ -91,6 +91,10 @@ void RequestBatcher::run_batch(std::vector<Pending*>& batch) {
         if (predicted.num_rows() != joined.num_rows())
             throw std::runtime_error("the model returned " + std::to_string(predicted.num_rows()) + " rows for a batch of " +
                                      std::to_string(joined.num_rows()));
+        // Every slice is made before any request is answered: an answered request may return (and
+        // its Pending go) at once, so a failure after that must not reach it.
+        std::vector<Table> slices;
+        slices.reserve(batch.size());
         size_t offset = 0;
         for (Pending* p : batch) {
             const size_t n = p->features->num_rows();
@@ -102,15 +106,12 @@ void RequestBatcher::run_batch(std::vector<Pending*>& batch) {
                 slice.add_column(std::move(column));
             }
             offset += n;
-            p->result.set_value(std::move(slice));
+            slices.push_back(std::move(slice));
         }
+        for (size_t i = 0; i < batch.size(); ++i) batch[i]->result.set_value(std::move(slices[i]));
+        return;
     } catch (...) {
-        for (Pending* p : batch) {
-            try {
-                p->result.set_exception(std::current_exception());
-            } catch (const std::future_error&) { // already answered before the failure
-            }
-        }
+        for (Pending* p : batch) p->result.set_exception(std::current_exception());
     }
 }
 

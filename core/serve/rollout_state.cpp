@@ -34,7 +34,11 @@ json split_json(const RolloutState& state) {
 registry::ModelVersion registered(store::Database& db, const std::string& endpoint, const std::string& model) {
     if (auto problem = model_reference_problem(model); !problem.empty())
         throw registry::RegistryError("endpoint '" + endpoint + "': " + problem);
-    return registry::load_version(db, model);
+    registry::ModelVersion version = registry::load_version(db, model);
+    if (version.status != "active")
+        throw registry::RegistryError("endpoint '" + endpoint + "': " + registry::version_label(version.name, version.version) +
+                                      " is " + version.status + "; restore it before sending it traffic");
+    return version;
 }
 
 // Writes `next` for its endpoint and audits the change from `before`, in one transaction.
@@ -90,17 +94,21 @@ RolloutState split_traffic(govern::Governance& governance, const std::string& en
         throw registry::RegistryError("endpoint '" + endpoint + "': a canary share is 0 to 100 percent, not " +
                                       std::to_string(percent));
     governance.require(govern::Role::Approver, "change the traffic split of endpoint " + endpoint);
+    store::Transaction transaction(governance.db()); // read, change and audit as one
     if (model) registered(governance.db(), endpoint, *model);
     const auto before = load_rollout(governance.db(), endpoint);
     RolloutState next = current_or_empty(governance.db(), endpoint);
     if (model) next.canary_model = *model;
     next.percent = percent;
-    return save(governance, "rollout.split", next, before);
+    auto saved = save(governance, "rollout.split", next, before);
+    transaction.commit();
+    return saved;
 }
 
 RolloutState promote_canary(govern::Governance& governance, const std::string& endpoint,
                             const std::optional<std::string>& model) {
     governance.require(govern::Role::Approver, "promote the canary of endpoint " + endpoint);
+    store::Transaction transaction(governance.db());
     const auto before = load_rollout(governance.db(), endpoint);
     const std::optional<std::string> canary = model ? model : before ? before->canary_model : std::nullopt;
     if (!canary)
@@ -112,11 +120,14 @@ RolloutState promote_canary(govern::Governance& governance, const std::string& e
     next.primary_model = registry::version_label(version.name, version.version);
     next.canary_model.reset();
     next.percent = 0;
-    return save(governance, "rollout.promote", next, before);
+    auto saved = save(governance, "rollout.promote", next, before);
+    transaction.commit();
+    return saved;
 }
 
 RolloutState roll_back(govern::Governance& governance, const std::string& endpoint) {
     governance.require(govern::Role::Approver, "roll back endpoint " + endpoint);
+    store::Transaction transaction(governance.db());
     const auto before = load_rollout(governance.db(), endpoint);
     RolloutState next = current_or_empty(governance.db(), endpoint);
     if (!before || next.percent != 0) {
@@ -134,7 +145,9 @@ RolloutState roll_back(govern::Governance& governance, const std::string& endpoi
         throw registry::RegistryError("endpoint '" + endpoint +
                                       "': nothing to roll back (no canary takes traffic and no promote to undo)");
     }
-    return save(governance, "rollout.rollback", next, before);
+    auto saved = save(governance, "rollout.rollback", next, before);
+    transaction.commit();
+    return saved;
 }
 
 json rollout_json(const RolloutState& state) {

@@ -121,6 +121,9 @@ TEST_CASE("serve rollout: split, promote and rollback by command and admin endpo
     CHECK_THAT(refused.err, Catch::Contains("needs role approver"));
     CHECK_THAT(sandbox.run("rollout split cancer 50 --model cancer:9").err, Catch::Contains("no version 9"));
     CHECK(sandbox.run("rollout split cancer 101 --model cancer:2").exit_code == 2);
+    REQUIRE(sandbox.run("models archive cancer:2").exit_code == 0);
+    CHECK_THAT(sandbox.run("rollout split cancer 50 --model cancer:2").err, Catch::Contains("cancer:2 is archived"));
+    REQUIRE(sandbox.run("models restore cancer:2").exit_code == 0);
 
     // 50% to version 2: both versions answer, each about half the time.
     const auto split = sandbox.run("rollout split cancer 50 --model cancer:2");
@@ -256,6 +259,12 @@ endpoints:
     CHECK_THAT(missing.body, Catch::Contains("served versions: 1, 2"));
     CHECK(curl(sandbox, "GET", server.url("/v2/models/cancer")).parsed().at("versions") == json{"1", "2"});
     CHECK(curl(sandbox, "GET", server.url("/v2/models/cancer/versions/2/ready")).status == 200);
+    // The id is echoed in X-Request-Id: one that would split the response's headers is refused.
+    json split_id = json::parse(matrix_request(1));
+    split_id["id"] = "x\r\nSet-Cookie: a=b";
+    const Reply injected = curl(sandbox, "POST", server.url("/v2/models/cancer/infer"), split_id.dump());
+    CHECK(injected.status == 400);
+    CHECK_THAT(injected.body, Catch::Contains("id must not hold control characters"));
 
     register_version(sandbox, 9); // latest 2 is now 2 and 3; the primary (1) stays
     CHECK(eventually([&] { return served_version(sandbox, server, "/v2/models/cancer/versions/3/infer") == "3"; }));

@@ -532,8 +532,12 @@ void InferenceServer::send_to_shadow(Endpoint& endpoint, const std::shared_ptr<c
             predictions = shadow->predict(inputs);
         } catch (const std::exception& e) {
             status = 500;
-            spdlog::debug("endpoint '{}': shadow {} failed on request {}: {}", endpoint.spec.name, label(shadow), request_id,
-                          e.what());
+            // The first failure is a warning (a broken shadow would otherwise show only in metrics);
+            // the rest are debug lines, so a shadow failing every request does not flood the log.
+            const bool first = !endpoint.shadow_failure_reported.exchange(true);
+            spdlog::log(first ? spdlog::level::warn : spdlog::level::debug,
+                        "endpoint '{}': shadow {} failed on request {}: {}{}", endpoint.spec.name, label(shadow),
+                        request_id, e.what(), first ? " (further shadow failures are logged at debug level)" : "");
         }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         metrics_.observe(endpoint.spec.name, shadow->version(), "shadow", status, seconds);

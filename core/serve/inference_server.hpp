@@ -76,6 +76,7 @@ private:
         std::set<std::string> known_failures; // versions (and lookups) already reported as failing
         std::unique_ptr<BoundedWorker> shadow_worker;
         std::unique_ptr<RequestBatcher> batcher;
+        std::atomic<bool> shadow_failure_reported{false};
     };
     struct Chosen {
         std::shared_ptr<const ServedModel> model;

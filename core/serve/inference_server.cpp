@@ -170,8 +170,7 @@ bool InferenceServer::shutdown() {
     return drained;
 }
 
-std::shared_ptr<const ServedModel> InferenceServer::load(const std::string& reference, store::Database& db) {
-    const registry::ModelVersion version = registry::load_version(db, reference);
+std::shared_ptr<const ServedModel> InferenceServer::load(const registry::ModelVersion& version, store::Database& db) {
     if (context_.require_signed_models)
         if (auto problem = registry::signature_problem(db, context_.store_root, version); !problem.empty())
             throw std::runtime_error("not serving " + registry::version_label(version.name, version.version) +
@@ -233,10 +232,10 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
         const std::string failure = key + " " + version.digest;
         if (endpoint.known_failures.contains(failure)) return nullptr;
         try {
-            auto model = load(reference, db);
+            auto model = load(version, db);
             spdlog::info("endpoint '{}': loaded {} as {} (flavor {})", spec.name, key, role, model->flavor_name());
             if (!starting)
-                audit("serve.load", object, nullptr, {{"role", role}, {"model", reference}, {"version", version.version},
+                audit(db, "serve.load", object, nullptr, {{"role", role}, {"model", reference}, {"version", version.version},
                                                      {"digest", version.digest}});
             return kept[key] = model;
         } catch (const std::exception& e) {
@@ -245,7 +244,7 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
             metrics_.load_failed(spec.name);
             spdlog::error("endpoint '{}': {} {} is {}, which cannot be served ({}); the endpoint keeps what it serves",
                           spec.name, role, reference, key, e.what());
-            audit("serve.load_failed", object, nullptr,
+            audit(db, "serve.load_failed", object, nullptr,
                   {{"role", role}, {"model", reference}, {"version", version.version}, {"error", e.what()}});
             return nullptr;
         }
@@ -294,26 +293,26 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
     if (starting) {
         spdlog::info("endpoint '{}' serves {}{}", spec.name, label(next->primary),
                      next->canary ? ", " + std::to_string(next->percent) + "% to canary " + label(next->canary) : "");
-        audit("serve.load", object, nullptr, routing_json(endpoint));
+        audit(db, "serve.load", object, nullptr, routing_json(endpoint));
         return;
     }
     if (current->primary != next->primary) {
         spdlog::info("endpoint '{}' switched from {} to {}", spec.name, label(current->primary), label(next->primary));
-        audit("serve.switch", object, {{"version", current->primary->version()}},
+        audit(db, "serve.switch", object, {{"version", current->primary->version()}},
               {{"model", primary_ref}, {"version", next->primary->version()}, {"digest", next->primary->digest()}});
     }
     if (current->canary != next->canary || current->percent != next->percent) {
         spdlog::info("endpoint '{}': {}% of requests now go to canary {}", spec.name, next->percent, label(next->canary));
-        audit("serve.route", object, {{"canary", model_json(current->canary)}, {"percent", current->percent}},
+        audit(db, "serve.route", object, {{"canary", model_json(current->canary)}, {"percent", current->percent}},
               {{"canary", model_json(next->canary)}, {"percent", next->percent}});
     }
 }
 
-void InferenceServer::audit(const std::string& action, const std::string& object, const json& before, const json& after) {
+void InferenceServer::audit(store::Database& db, const std::string& action, const std::string& object, const json& before,
+                            const json& after) {
     try {
-        store::MetadataStore metadata(context_.store_root);
-        govern::Governance governance(metadata.db(), context_.store_root, std::nullopt, unix_now());
-        store::Transaction transaction(metadata.db());
+        govern::Governance governance(db, context_.store_root, std::nullopt, unix_now());
+        store::Transaction transaction(db);
         governance.audit(action, object, before, after);
         transaction.commit();
     } catch (const std::exception& e) {

@@ -11,6 +11,7 @@
 
 #include "http/http_server.hpp"
 #include "plugin/plugin_registry.hpp"
+#include "registry/model_registry.hpp"
 #include "serve/bounded_worker.hpp"
 #include "serve/deployment_file.hpp"
 #include "serve/inference_protocol.hpp"
@@ -84,8 +85,10 @@ private:
     };
 
     void refresh(Endpoint& endpoint, bool starting);
-    std::shared_ptr<const ServedModel> load(const std::string& reference, store::Database& db);
-    void audit(const std::string& action, const std::string& object, const nlohmann::json& before,
+    // Loads and warms `version`, which refresh has just resolved in `db`.
+    std::shared_ptr<const ServedModel> load(const registry::ModelVersion& version, store::Database& db);
+    // Appends an entry by the OS user to the audit log of `db` (the refresh's open store).
+    void audit(store::Database& db, const std::string& action, const std::string& object, const nlohmann::json& before,
                const nlohmann::json& after);
     http::Response handle(const http::Request& request);
     http::Response handle_admin(const http::Request& request, const std::vector<std::string>& parts);

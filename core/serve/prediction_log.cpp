@@ -123,17 +123,20 @@ void PredictionLog::write_loop() {
 // One write() per endpoint and batch: a line is never split between writers, and a killed
 // process loses at most the records still queued.
 void PredictionLog::write_batch(std::deque<PredictionRecord>& batch) {
-    std::map<std::string, std::string> lines; // endpoint/day -> text
-    std::map<std::string, std::pair<std::string, std::string>> where;
+    struct Lines {
+        std::string text;
+        size_t records = 0;
+    };
+    std::map<std::pair<std::string, std::string>, Lines> files; // (endpoint, day) -> its lines
     for (auto& record : batch) {
-        const std::string day = utc_day(record.time);
-        const std::string key = record.endpoint + "/" + day;
-        append_record(lines[key], record);
-        where[key] = {record.endpoint, day};
+        Lines& lines = files[{record.endpoint, utc_day(record.time)}];
+        append_record(lines.text, record);
+        ++lines.records;
     }
-    for (const auto& [key, text] : lines) {
-        const auto& [endpoint, day] = where[key];
-        const size_t records = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+    for (const auto& [where, lines] : files) {
+        const auto& [endpoint, day] = where;
+        const std::string& text = lines.text;
+        const size_t records = lines.records;
         auto& file = open_files_[endpoint];
         if (file.first != day || file.second <= 0) {
             if (file.second > 0) ::close(file.second);

@@ -65,8 +65,9 @@ RolloutState save(govern::Governance& governance, const std::string& action, Rol
     return next;
 }
 
-RolloutState current_or_empty(store::Database& db, const std::string& endpoint) {
-    if (auto state = load_rollout(db, endpoint)) return *state;
+// The stored state to change: `stored`, or a fresh one for an endpoint with none.
+RolloutState state_to_change(const std::optional<RolloutState>& stored, const std::string& endpoint) {
+    if (stored) return *stored;
     RolloutState empty;
     empty.endpoint = endpoint;
     return empty;
@@ -97,7 +98,7 @@ RolloutState split_traffic(govern::Governance& governance, const std::string& en
     store::Transaction transaction(governance.db()); // read, change and audit as one
     if (model) registered(governance.db(), endpoint, *model);
     const auto before = load_rollout(governance.db(), endpoint);
-    RolloutState next = current_or_empty(governance.db(), endpoint);
+    RolloutState next = state_to_change(before, endpoint);
     if (model) next.canary_model = *model;
     next.percent = percent;
     auto saved = save(governance, "rollout.split", next, before);
@@ -115,7 +116,7 @@ RolloutState promote_canary(govern::Governance& governance, const std::string& e
         throw registry::RegistryError("endpoint '" + endpoint + "' has no canary in the store to promote; name it: "
                                       "trellis rollout promote " + endpoint + " --model NAME@ALIAS");
     const registry::ModelVersion version = registered(governance.db(), endpoint, *canary);
-    RolloutState next = current_or_empty(governance.db(), endpoint);
+    RolloutState next = state_to_change(before, endpoint);
     next.previous = split_json(next);
     next.primary_model = registry::version_label(version.name, version.version);
     next.canary_model.reset();
@@ -129,7 +130,7 @@ RolloutState roll_back(govern::Governance& governance, const std::string& endpoi
     governance.require(govern::Role::Approver, "roll back endpoint " + endpoint);
     store::Transaction transaction(governance.db());
     const auto before = load_rollout(governance.db(), endpoint);
-    RolloutState next = current_or_empty(governance.db(), endpoint);
+    RolloutState next = state_to_change(before, endpoint);
     if (!before || next.percent != 0) {
         next.percent = 0;
     } else if (!next.previous.is_null()) {

@@ -241,6 +241,7 @@ InferRequest decode_infer_request(std::string_view body, const std::vector<Field
 void bind_inputs(InferRequest& request, const std::vector<Field>& fields) {
     if (!request.inputs) throw ProtocolError(400, "inputs must be a non-empty array of tensors");
     request.features = Table();
+    request.features.reserve(fields.size());
     std::vector<Tensor> tensors;
     size_t index = 0;
     for (dom::element input : request.inputs->tensors) tensors.push_back(read_tensor(input, index++));

@@ -1,8 +1,9 @@
 // The append-only prediction log: one JSON line per sampled request (and per shadow answer) in
 // <store>/predictions/<endpoint>/<YYYY-MM-DD>.jsonl (UTC days), with the request id, time, model
 // version, variant, status, latency, inputs and outputs. The monitor reads it; labels that arrive
-// later are joined to it by request id. Records are queued by the request thread and encoded and
-// written by a thread of the log's own (every 50 ms, or sooner when the queue is half full), so a
+// later are joined to it by request id. The request thread encodes its record (a few microseconds,
+// and its tables are freed by the thread that made them) and queues the line; a thread of the
+// log's own writes the queued lines (every 50 ms, or sooner when the queue is half full), so a
 // slow or full disk never delays or fails a request:
 // a record that finds the queue full, or that cannot be written, is dropped and counted.
 #pragma once
@@ -44,8 +45,9 @@ public:
 
     // Whether this request is recorded (drawn per request, so a request and its shadow copy agree).
     bool sampled() const;
-    // Queues a record; never blocks. Dropped (and counted) when the queue is full.
-    void append(PredictionRecord record);
+    // Encodes and queues a record; never waits for the disk. Dropped (and counted) when the queue
+    // is full.
+    void append(const PredictionRecord& record);
 
     int64_t written() const { return written_; }
     int64_t dropped() const { return dropped_; }
@@ -54,15 +56,20 @@ public:
     PredictionLog& operator=(const PredictionLog&) = delete;
 
 private:
+    struct Line {
+        std::string endpoint;
+        double time = 0;
+        std::string text; // the JSON record and its newline
+    };
     void write_loop();
-    void write_batch(std::deque<PredictionRecord>& batch);
+    void write_batch(std::deque<Line>& batch);
 
     std::filesystem::path folder_;
     double sample_;
     size_t capacity_;
     std::mutex mutex_;
     std::condition_variable wakeup_;
-    std::deque<PredictionRecord> queue_;
+    std::deque<Line> queue_;
     bool stopping_ = false;
     std::atomic<int64_t> written_{0};
     std::atomic<int64_t> dropped_{0};

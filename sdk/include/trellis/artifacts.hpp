@@ -314,7 +314,8 @@ inline ColumnType read_column_type(Reader& in, const Where& what) {
 }
 
 inline Column read_column(Reader& in, uint64_t rows, const Table& table) {
-    std::string name(in.str("column name"));
+    // A view into the blob, which outlives the reading: the name is copied once, into the column.
+    const std::string_view name = in.str("column name");
     // Messages name the column: "column 'x' null count", built only if one is reported.
     const auto at = [&](std::string_view suffix) { return Where("column '", name, suffix); };
     const auto what_text = [&] { return at("'").text(); };
@@ -333,7 +334,7 @@ inline Column read_column(Reader& in, uint64_t rows, const Table& table) {
     const auto is_null = [&](uint64_t i) { return !validity.empty() && !bit_at(validity, i); };
     const auto null_not_zero = [&](uint64_t i) { in.fail(what_text() + " holds a value under null row " + std::to_string(i)); };
 
-    Column column(name, type); // a copy: `at` still names the column in messages
+    Column column(std::string(name), type);
     switch (type) {
     case ColumnType::Int64:
     case ColumnType::Float64: {
@@ -479,6 +480,8 @@ inline Table deserialize_table(std::span<const uint8_t> bytes) {
     if (columns == 0 && rows != 0) in.fail("a table without columns cannot have rows");
     if (rows > static_cast<uint64_t>(INT64_MAX)) in.fail("row count " + std::to_string(rows) + " is too large");
     Table table;
+    // Each column takes 32+ bytes, so a count the blob cannot hold fails below, not here.
+    table.reserve(static_cast<size_t>(std::min<uint64_t>(columns, in.remaining() / 32)));
     for (uint64_t i = 0; i < columns; ++i) table.add_column(detail::read_column(in, rows, table));
     in.finish();
     return table;

@@ -265,6 +265,8 @@ public:
         for (const Column& column : columns_) names.push_back(column.name());
         return names;
     }
+    /// Reserves room for `n` columns, to avoid reallocation when the column count is known up front.
+    void reserve(size_t n) { columns_.reserve(n); }
     /// Appends a column. std::invalid_argument if its name is taken or its length differs from
     /// the rows already in the table, since either would make rows ambiguous.
     void add_column(Column column) {

@@ -32,10 +32,17 @@ struct Identity {
     std::string via; // "OS user", "store owner", "token 1a2b3c4d"
 };
 
-// An action refused for want of a role: one line naming who, the action and the role it needs.
+// An action refused: one line naming who, the action and the role it needs, or why a token is
+// not accepted at all. HTTP answers the first 403 and the second 401.
 class AccessDenied : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    enum class Reason { Forbidden, Unauthenticated };
+    explicit AccessDenied(const std::string& message, Reason reason = Reason::Forbidden)
+        : std::runtime_error(message), reason_(reason) {}
+    Reason reason() const noexcept { return reason_; }
+
+private:
+    Reason reason_;
 };
 
 // The OS user this process runs as (getpwuid of the effective uid; $USER when that fails).

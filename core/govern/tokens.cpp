@@ -97,14 +97,15 @@ std::vector<TokenRow> list_tokens(store::Database& db) {
 }
 
 TokenRow authenticate_token(store::Database& db, const std::string& token, double now) {
+    constexpr auto refused = AccessDenied::Reason::Unauthenticated;
     if (token.rfind("trellis_", 0) != 0 || token.size() != 8 + 8 + 1 + 64)
-        throw AccessDenied("TRELLIS_TOKEN is not a trellis token (it should read trellis_<id>_<secret>)");
+        throw AccessDenied("TRELLIS_TOKEN is not a trellis token (it should read trellis_<id>_<secret>)", refused);
     auto query = db.prepare(std::string("SELECT ") + columns + " FROM tokens WHERE hash = ?");
     query.bind(1, store::sha256_hex(token));
-    if (!query.step()) throw AccessDenied("TRELLIS_TOKEN: unknown token (revoked and removed, or for another store)");
+    if (!query.step()) throw AccessDenied("TRELLIS_TOKEN: unknown token (revoked and removed, or for another store)", refused);
     TokenRow row = token_from(query);
-    if (row.revoked_at) throw AccessDenied("TRELLIS_TOKEN: token " + row.id + " was revoked");
-    if (row.expires_at <= now) throw AccessDenied("TRELLIS_TOKEN: token " + row.id + " has expired");
+    if (row.revoked_at) throw AccessDenied("TRELLIS_TOKEN: token " + row.id + " was revoked", refused);
+    if (row.expires_at <= now) throw AccessDenied("TRELLIS_TOKEN: token " + row.id + " has expired", refused);
     return row;
 }
 

@@ -608,7 +608,7 @@ http::Response InferenceServer::handle_admin(const http::Request& request, const
     } catch (const govern::AccessDenied& e) {
         std::string message = e.what();
         // An unknown, expired or revoked token is not authenticated; a weak role is forbidden.
-        const bool unauthenticated = message.find("may not") == std::string::npos;
+        const bool unauthenticated = e.reason() == govern::AccessDenied::Reason::Unauthenticated;
         if (message.starts_with("TRELLIS_TOKEN")) message.replace(0, 13, "the bearer token");
         return error_response(request, unauthenticated ? 401 : 403, message);
     } catch (const registry::RegistryError& e) {

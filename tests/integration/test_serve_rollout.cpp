@@ -159,6 +159,12 @@ TEST_CASE("serve rollout: split, promote and rollback by command and admin endpo
     CHECK(anonymous.status == 401);
     CHECK(curl(sandbox, "POST", admin_url, body, "-H 'Authorization: Bearer trellis_nope_nope'").status == 401);
     CHECK(curl(sandbox, "POST", admin_url, body, "-H 'Authorization: Bearer " + developer + "'").status == 403);
+    // A revoked approver's token is no longer anyone's: 401, not 403.
+    const auto made = sandbox.run("tokens create --name leaver --role approver --json");
+    REQUIRE(made.exit_code == 0);
+    const std::string revoked = made.json().at("token");
+    REQUIRE(sandbox.run("tokens revoke " + revoked.substr(8, 8)).exit_code == 0);
+    CHECK(curl(sandbox, "POST", admin_url, body, "-H 'Authorization: Bearer " + revoked + "'").status == 401);
     const std::string approver = make_token(sandbox, "approver");
     const std::string auth = "-H 'Authorization: Bearer " + approver + "'";
     CHECK(curl(sandbox, "POST", admin_url, R"({"action": "split"})", auth).status == 400);

@@ -19,6 +19,12 @@ namespace trellis::serve {
 
 namespace {
 
+// A model named by the store's rollout state (trellis rollout), not by the deployment file.
+class StoredRolloutError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 namespace beast_http = http::beast_http;
 using json = nlohmann::json;
 
@@ -115,6 +121,9 @@ InferenceServer::InferenceServer(DeploymentSpec spec, ServeContext context)
         endpoint->spec = endpoint_spec;
         try {
             refresh(*endpoint, true);
+        } catch (const StoredRolloutError& e) {
+            // Not the file's fault: its line would send the operator to the wrong place.
+            throw std::runtime_error("endpoint '" + endpoint_spec.name + "': " + e.what());
         } catch (const std::exception& e) {
             throw std::runtime_error(spec_.file.string() + ":" + std::to_string(endpoint_spec.line) + ": endpoint '" +
                                      endpoint_spec.name + "': " + e.what());
@@ -213,13 +222,25 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
     }
     std::map<std::string, std::shared_ptr<const ServedModel>> kept; // what the new routing holds
 
+    // Starting, a model the stored rollout state names fails as that state's problem.
+    const auto from_rollout = [&](const std::string& reference) {
+        return state && ((state->primary_model && *state->primary_model == reference) ||
+                         (state->canary_model && *state->canary_model == reference));
+    };
+    const auto starting_failure = [&](const std::string& reference, const char* role, const std::exception& e) {
+        if (!from_rollout(reference)) throw;
+        throw StoredRolloutError("the " + std::string(role) + " " + reference + " was set by " + state->set_by +
+                                 " with trellis rollout (see trellis rollout status " + spec.name +
+                                 "; trellis rollout rollback undoes a promote) and cannot be served: " + e.what());
+    };
+
     // The model `reference` names, or null when it cannot be served (already reported).
     const auto obtain = [&](const std::string& reference, const char* role) -> std::shared_ptr<const ServedModel> {
         registry::ModelVersion version;
         try {
             version = registry::load_version(db, reference);
         } catch (const std::exception& e) {
-            if (starting) throw;
+            if (starting) starting_failure(reference, role, e);
             if (endpoint.known_failures.insert("lookup " + reference).second)
                 spdlog::warn("endpoint '{}': cannot look the {} {} up: {}", spec.name, role, reference, e.what());
             return nullptr;
@@ -239,7 +260,7 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
                                                      {"digest", version.digest}});
             return kept[key] = model;
         } catch (const std::exception& e) {
-            if (starting) throw;
+            if (starting) starting_failure(reference, role, e);
             endpoint.known_failures.insert(failure);
             metrics_.load_failed(spec.name);
             spdlog::error("endpoint '{}': {} {} is {}, which cannot be served ({}); the endpoint keeps what it serves",

@@ -186,6 +186,17 @@ TEST_CASE("serve rollout: split, promote and rollback by command and admin endpo
         CHECK_THAT(log.out, Catch::Contains(action));
     CHECK_THAT(sandbox.run("audit log --json").out, Catch::Contains("access.denied"));
     CHECK(sandbox.run("audit verify").exit_code == 0);
+
+    // The stored canary cannot be served any more: starting fails, naming the rollout, not the
+    // deployment file's line (which names only the champion). `timeout` in case it starts anyway.
+    damage_model_bytes(sandbox, "cancer:2");
+    const auto refused_start = sandbox.run("serve deploy.yaml --port 0", "timeout -s KILL 60");
+    INFO(refused_start.err);
+    CHECK(refused_start.exit_code != 0);
+    CHECK(refused_start.exit_code != 128 + SIGKILL);
+    CHECK_THAT(refused_start.err, Catch::Contains("endpoint 'cancer': the canary cancer:2 was set by ops-approver with "
+                                                  "trellis rollout"));
+    CHECK_THAT(refused_start.err, !Catch::Contains("deploy.yaml:"));
 }
 
 TEST_CASE("serve rollout: an A/B split is sticky by header, a shadow answers into the prediction log only",

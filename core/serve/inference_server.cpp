@@ -251,9 +251,16 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
             return kept[key] = found->second;
         if (auto found = kept.find(key); found != kept.end()) return found->second;
         const std::string failure = key + " " + version.digest;
-        if (endpoint.known_failures.contains(failure)) return nullptr;
+        const auto failed_before = endpoint.load_failures.find(failure);
+        const auto now = std::chrono::steady_clock::now();
+        if (failed_before != endpoint.load_failures.end() && now < failed_before->second.retry_at) return nullptr;
         try {
             auto model = load(version, db);
+            if (failed_before != endpoint.load_failures.end()) {
+                spdlog::info("endpoint '{}': {} loads now, after {} failed attempt(s)", spec.name, key,
+                             failed_before->second.attempts);
+                endpoint.load_failures.erase(failed_before);
+            }
             spdlog::info("endpoint '{}': loaded {} as {} (flavor {})", spec.name, key, role, model->flavor_name());
             if (!starting)
                 audit(db, "serve.load", object, nullptr, {{"role", role}, {"model", reference}, {"version", version.version},
@@ -261,10 +268,22 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
             return kept[key] = model;
         } catch (const std::exception& e) {
             if (starting) starting_failure(reference, role, e);
-            endpoint.known_failures.insert(failure);
+            if (failed_before != endpoint.load_failures.end()) {
+                auto& again = failed_before->second;
+                again.wait = std::min<std::chrono::milliseconds>(again.wait * 2, std::chrono::hours(1));
+                again.retry_at = now + again.wait;
+                ++again.attempts;
+                spdlog::debug("endpoint '{}': {} still cannot be served ({}); next attempt in {} s", spec.name, key,
+                              e.what(), again.wait.count() / 1000);
+                return nullptr;
+            }
+            // The first retry after ten reload intervals (20 s by default), then doubling to an hour.
+            const auto first_wait = std::max<std::chrono::milliseconds>(spec_.reload_interval * 10, std::chrono::seconds(1));
+            endpoint.load_failures[failure] = {now + first_wait, first_wait, 1};
             metrics_.load_failed(spec.name);
-            spdlog::error("endpoint '{}': {} {} is {}, which cannot be served ({}); the endpoint keeps what it serves",
-                          spec.name, role, reference, key, e.what());
+            spdlog::error("endpoint '{}': {} {} is {}, which cannot be served ({}); the endpoint keeps what it serves "
+                          "and tries again in {} s",
+                          spec.name, role, reference, key, e.what(), first_wait.count() / 1000);
             audit(db, "serve.load_failed", object, nullptr,
                   {{"role", role}, {"model", reference}, {"version", version.version}, {"error", e.what()}});
             return nullptr;

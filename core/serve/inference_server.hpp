@@ -74,7 +74,16 @@ private:
     struct Endpoint {
         EndpointSpec spec;
         std::atomic<std::shared_ptr<const Routing>> routing;
-        std::set<std::string> known_failures; // versions (and lookups) already reported as failing
+        std::set<std::string> known_failures; // lookups already reported as failing
+        // Versions that failed to load, by "name:version digest": reported once, then tried again
+        // after a wait that doubles each time (a flavor plugin installed or an object restored
+        // since, or a passing lack of memory or file handles, should not need a restart).
+        struct LoadFailure {
+            std::chrono::steady_clock::time_point retry_at;
+            std::chrono::milliseconds wait;
+            int attempts = 1;
+        };
+        std::map<std::string, LoadFailure> load_failures;
         std::unique_ptr<BoundedWorker> shadow_worker;
         std::unique_ptr<RequestBatcher> batcher;
         std::atomic<bool> shadow_failure_reported{false};

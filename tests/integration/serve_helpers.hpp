@@ -114,15 +114,24 @@ private:
 };
 
 // Overwrites the start of a registered version's stored bytes, so loading it fails.
-inline void damage_model_bytes(const Sandbox& sandbox, const std::string& version) {
+// Returns each damaged file with its bytes as they were, for restore_files.
+inline std::vector<std::pair<fs::path, std::string>> damage_model_bytes(const Sandbox& sandbox, const std::string& version) {
     const auto shown = sandbox.run("models show " + version + " --json");
     REQUIRE(shown.exit_code == 0);
     const std::string digest = shown.json().at("artifact");
+    std::vector<std::pair<fs::path, std::string>> originals;
     for (const auto& entry : fs::recursive_directory_iterator(sandbox.dir() / ".trellis"))
         if (entry.is_regular_file() && entry.path().filename().string().find(digest.substr(2)) != std::string::npos) {
+            originals.emplace_back(entry.path(), read_file(entry.path()));
             fs::permissions(entry.path(), fs::perms::owner_write, fs::perm_options::add);
             std::ofstream(entry.path(), std::ios::binary | std::ios::in | std::ios::out) << "garbage";
         }
+    return originals;
+}
+
+// Puts back what damage_model_bytes changed.
+inline void restore_files(const std::vector<std::pair<fs::path, std::string>>& originals) {
+    for (const auto& [path, bytes] : originals) std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
 // A V2 request with one [rows, 30] FP32 tensor of the first `rows` rows of the data.

@@ -319,7 +319,7 @@ endpoints:
 
     // Version 3's bytes are damaged; pointing the champion at it and promoting must fail to load and
     // leave version 2 serving, with traffic going on.
-    damage_model_bytes(sandbox, "cancer:3");
+    const auto originals = damage_model_bytes(sandbox, "cancer:3");
     REQUIRE(sandbox.run("rollout promote cancer --model cancer:3").exit_code == 0);
     CHECK(eventually([&] {
         return curl(sandbox, "GET", server.url("/metrics")).body.find("trellis_model_load_failures_total{endpoint=\"cancer\"} 1") !=
@@ -334,8 +334,20 @@ endpoints:
     CHECK(count_of(result.at("versions"), "3") == 0);
     CHECK(served_version(sandbox, server) == "2");
     CHECK(curl(sandbox, "GET", server.url("/v2/health/ready")).status == 200);
+
+    // It is tried again after ten reload intervals (1 s here), then after 2 s, 4 s...: failing
+    // again is not counted again; once the object is restored, version 3 takes over.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    CHECK_THAT(curl(sandbox, "GET", server.url("/metrics")).body,
+               Catch::Contains("trellis_model_load_failures_total{endpoint=\"cancer\"} 1\n"));
+    CHECK(served_version(sandbox, server) == "2");
+    restore_files(originals);
+    CHECK(eventually([&] { return served_version(sandbox, server) == "3"; }));
     CHECK(guard.stop() == 0);
-    CHECK_THAT(sandbox.run("audit log --object 'endpoint cancer' --json").out, Catch::Contains("serve.load_failed"));
+    CHECK_THAT(read_file(server.process.err), Catch::Contains("cancer:3 loads now, after"));
+    const auto audit = sandbox.run("audit log --object 'endpoint cancer' --json");
+    CHECK_THAT(audit.out, Catch::Contains("serve.load_failed"));
+    CHECK_THAT(audit.out, Catch::Contains("serve.switch"));
 }
 
 TEST_CASE("serve rollout: batched requests get the answers they get unbatched", "[serve][rollout]") {

@@ -61,10 +61,11 @@ struct HttpServer::Impl {
     ServerOptions options;
     Handler handler;
     ExemptPath exempt;
-    // Sessions waiting for their next request (declared before io: sessions still queued in io
-    // leave this map when io destroys them).
-    std::mutex waiting_mutex;
-    std::unordered_map<Session*, std::weak_ptr<Session>> waiting;
+    // Every open session, registered once per connection rather than per request (declared
+    // before io: sessions still queued in io leave this map when io destroys them). A drain looks
+    // through it for the sessions waiting for a request.
+    std::mutex sessions_mutex;
+    std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
     asio::io_context io;
     tcp::acceptor acceptor;
     std::vector<std::thread> threads;
@@ -83,10 +84,8 @@ struct HttpServer::Impl {
     // While draining: closes the waiting sessions that have no request arriving (see
     // Session::close_if_idle).
     void close_idle_sessions();
-    size_t waiting_count() {
-        std::lock_guard lock(waiting_mutex);
-        return waiting.size();
-    }
+    // Sessions waiting for the first byte of a request.
+    size_t waiting_count();
 };
 
 namespace {
@@ -99,11 +98,14 @@ public:
     }
     ~Session() {
         {
-            std::lock_guard lock(server_.waiting_mutex);
-            server_.waiting.erase(this);
+            std::lock_guard lock(server_.sessions_mutex);
+            server_.sessions.erase(this);
         }
         --server_.counters.open_connections;
     }
+
+    // Whether the session waits for the first byte of a request (read from the drain's thread).
+    bool waiting() const { return waiting_.load(); }
 
     // While draining, on the session's strand: a session waiting for a request with none arriving
     // is closed. One that has answered a request (kept alive) is closed at once; a new one, which
@@ -120,6 +122,10 @@ public:
     }
 
     void run() {
+        {
+            std::lock_guard lock(server_.sessions_mutex);
+            server_.sessions.emplace(this, weak_from_this());
+        }
         asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
             if (self->refuse_) self->refuse_connection();
             else self->wait_for_request();
@@ -131,21 +137,13 @@ private:
     // then has the read timeout, so a client trickling bytes cannot hold a connection forever.
     void wait_for_request() {
         if (buffer_.size() > 0) return read_request();
-        {
-            std::lock_guard lock(server_.waiting_mutex);
-            server_.waiting.emplace(this, weak_from_this());
-        }
-        // After registering: a drain that started before is seen here, one that starts after
-        // finds this session registered.
+        // The session is registered (since run): a drain that started before is seen here, one
+        // that starts after finds it and sends close_if_idle to this strand, which runs after.
         if (server_.draining.load() && idle_while_draining()) return close();
         waiting_ = true;
         stream_.expires_after(server_.options.limits.idle_timeout);
         stream_.async_read_some(buffer_.prepare(8192), [self = shared_from_this()](beast::error_code ec, size_t n) {
             self->waiting_ = false;
-            {
-                std::lock_guard lock(self->server_.waiting_mutex);
-                self->server_.waiting.erase(self.get());
-            }
             if (ec) return self->close();
             self->buffer_.commit(n);
             self->read_request();
@@ -252,7 +250,7 @@ private:
     HttpServer::Impl& server_;
     Response response_;
     bool refuse_ = false;
-    bool waiting_ = false; // waiting for the first byte of a request
+    std::atomic<bool> waiting_{false}; // waiting for the first byte of a request
     int served_ = 0;       // responses written
 };
 
@@ -279,13 +277,23 @@ void HttpServer::Impl::accept() {
 }
 
 void HttpServer::Impl::close_idle_sessions() {
-    std::vector<std::shared_ptr<Session>> sessions;
+    // All of them, not only those waiting now: one about to wait has its close_if_idle run on its
+    // strand after it has started to.
+    std::vector<std::shared_ptr<Session>> open;
     {
-        std::lock_guard lock(waiting_mutex);
-        for (const auto& [pointer, session] : waiting)
-            if (auto alive = session.lock()) sessions.push_back(std::move(alive));
+        std::lock_guard lock(sessions_mutex);
+        for (const auto& [pointer, session] : sessions)
+            if (auto alive = session.lock()) open.push_back(std::move(alive));
     }
-    for (const auto& session : sessions) session->close_if_idle();
+    for (const auto& session : open) session->close_if_idle();
+}
+
+size_t HttpServer::Impl::waiting_count() {
+    std::lock_guard lock(sessions_mutex);
+    size_t count = 0;
+    for (const auto& [pointer, session] : sessions)
+        if (auto alive = session.lock(); alive && alive->waiting()) ++count;
+    return count;
 }
 
 HttpServer::HttpServer(ServerOptions options, Handler handler, ExemptPath exempt) {

@@ -61,6 +61,18 @@ int rollback(CliContext& context, const RolloutArgs& args) {
     });
 }
 
+int clear(CliContext& context, const RolloutArgs& args) {
+    return with_governance_errors([&] {
+        auto store = open_governed(context, false);
+        serve::clear_rollout(store.gov(), args.endpoint);
+        if (args.json) std::cout << core::dump_json(json{{"endpoint", args.endpoint}, {"cleared", true}}, 2) << "\n";
+        else
+            std::cout << "endpoint " << args.endpoint
+                      << ": rollout removed; servers on this store follow the deployment file at their next reload\n";
+        return exit_ok;
+    });
+}
+
 int status(CliContext& context, const RolloutArgs& args) {
     return with_governance_errors([&] {
         auto store = open_governed(context, false);
@@ -116,6 +128,11 @@ void add_rollout_command(CLI::App& app, std::function<CliContext&()> context, st
     }
     {
         auto [command, args] = add("rollback", "Send all requests back to the primary, or undo the last promote", rollback);
+        command->add_option("endpoint", args->endpoint, "Endpoint name")->required();
+    }
+    {
+        auto [command, args] = add("clear", "Forget the endpoint's rollout: servers follow the deployment file again",
+                                   clear);
         command->add_option("endpoint", args->endpoint, "Endpoint name")->required();
     }
     {

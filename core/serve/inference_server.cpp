@@ -222,25 +222,31 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
     }
     std::map<std::string, std::shared_ptr<const ServedModel>> kept; // what the new routing holds
 
+    // An operator's rollout change is a reason to try failed versions again at once, rather than
+    // after their wait: they may have fixed what failed.
+    if (const double set_at = state ? state->set_at : 0; set_at != endpoint.rollout_set_at) {
+        endpoint.load_failures.clear();
+        endpoint.rollout_set_at = set_at;
+    }
+    std::set<std::string> wanted_failures; // the failing versions this refresh still asks for
+
     // Starting, a model the stored rollout state names fails as that state's problem.
-    const auto from_rollout = [&](const std::string& reference) {
-        return state && ((state->primary_model && *state->primary_model == reference) ||
-                         (state->canary_model && *state->canary_model == reference));
-    };
-    const auto starting_failure = [&](const std::string& reference, const char* role, const std::exception& e) {
-        if (!from_rollout(reference)) throw;
-        throw StoredRolloutError("the " + std::string(role) + " " + reference + " was set by " + state->set_by +
-                                 " with trellis rollout (see trellis rollout status " + spec.name +
+    const auto starting_failure = [&](const std::string& reference, const char* role, bool from_rollout,
+                                      const std::exception& e) {
+        if (!from_rollout) throw;
+        throw StoredRolloutError("the " + std::string(role) + " " + reference + " comes from the rollout state last set by " +
+                                 state->set_by + " (see trellis rollout status " + spec.name +
                                  "; trellis rollout rollback undoes a promote) and cannot be served: " + e.what());
     };
 
     // The model `reference` names, or null when it cannot be served (already reported).
-    const auto obtain = [&](const std::string& reference, const char* role) -> std::shared_ptr<const ServedModel> {
+    const auto obtain = [&](const std::string& reference, const char* role,
+                            bool from_rollout = false) -> std::shared_ptr<const ServedModel> {
         registry::ModelVersion version;
         try {
             version = registry::load_version(db, reference);
         } catch (const std::exception& e) {
-            if (starting) starting_failure(reference, role, e);
+            if (starting) starting_failure(reference, role, from_rollout, e);
             if (endpoint.known_failures.insert("lookup " + reference).second)
                 spdlog::warn("endpoint '{}': cannot look the {} {} up: {}", spec.name, role, reference, e.what());
             return nullptr;
@@ -251,9 +257,14 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
             return kept[key] = found->second;
         if (auto found = kept.find(key); found != kept.end()) return found->second;
         const std::string failure = key + " " + version.digest;
+        wanted_failures.insert(failure);
         const auto failed_before = endpoint.load_failures.find(failure);
         const auto now = std::chrono::steady_clock::now();
-        if (failed_before != endpoint.load_failures.end() && now < failed_before->second.retry_at) return nullptr;
+        if (failed_before != endpoint.load_failures.end() && now < failed_before->second.retry_at) {
+            spdlog::debug("endpoint '{}': {} failed to load; next attempt in {} ms", spec.name, key,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(failed_before->second.retry_at - now).count());
+            return nullptr;
+        }
         try {
             auto model = load(version, db);
             if (failed_before != endpoint.load_failures.end()) {
@@ -267,7 +278,7 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
                                                      {"digest", version.digest}});
             return kept[key] = model;
         } catch (const std::exception& e) {
-            if (starting) starting_failure(reference, role, e);
+            if (starting) starting_failure(reference, role, from_rollout, e);
             if (failed_before != endpoint.load_failures.end()) {
                 auto& again = failed_before->second;
                 again.wait = std::min<std::chrono::milliseconds>(again.wait * 2, std::chrono::hours(1));
@@ -277,7 +288,10 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
                               e.what(), again.wait.count() / 1000);
                 return nullptr;
             }
-            // The first retry after ten reload intervals (20 s by default), then doubling to an hour.
+            // Loading costs a read of the model and a warm-up, and a version that fails once mostly
+            // fails again: trying it every interval would spend that on every reload. Ten intervals
+            // keep the first retry prompt next to how fast this server follows the registry; at
+            // least a second, so that a short interval does not make it a busy loop.
             const auto first_wait = std::max<std::chrono::milliseconds>(spec_.reload_interval * 10, std::chrono::seconds(1));
             endpoint.load_failures[failure] = {now + first_wait, first_wait, 1};
             metrics_.load_failed(spec.name);
@@ -291,11 +305,11 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
     };
 
     auto next = std::make_shared<Routing>();
-    next->primary = obtain(primary_ref, "primary");
+    next->primary = obtain(primary_ref, "primary", state && state->primary_model);
     if (!next->primary) next->primary = current->primary;
     next->percent = percent;
     if (!canary_ref.empty()) {
-        next->canary = obtain(canary_ref, "canary");
+        next->canary = obtain(canary_ref, "canary", state && state->canary_model);
         // A new canary that cannot be served must not take the new share: the old one keeps its own.
         if (!next->canary && current) {
             next->canary = current->canary;
@@ -325,6 +339,9 @@ void InferenceServer::refresh(Endpoint& endpoint, bool starting) {
         else if (current && current->versions.contains(number))
             next->versions[number] = current->versions.at(number);
     }
+
+    // A version no role asks for any more is forgotten: asked for again later, it is new.
+    std::erase_if(endpoint.load_failures, [&](const auto& entry) { return !wanted_failures.contains(entry.first); });
 
     if (current && current->primary == next->primary && current->canary == next->canary &&
         current->percent == next->percent && current->shadow == next->shadow && current->versions == next->versions)
@@ -624,7 +641,7 @@ http::Response InferenceServer::handle_admin(const http::Request& request, const
             return error_response(request, 400, std::string("request body is not valid JSON: ") + e.what());
         }
         if (!body.is_object() || !body.contains("action") || !body["action"].is_string())
-            return error_response(request, 400, "action must be \"split\", \"promote\" or \"rollback\"");
+            return error_response(request, 400, "action must be \"split\", \"promote\", \"rollback\" or \"clear\"");
         const std::string action = body["action"];
         std::optional<std::string> model;
         if (body.contains("model")) {
@@ -640,8 +657,10 @@ http::Response InferenceServer::handle_admin(const http::Request& request, const
             promote_canary(governance, endpoint->spec.name, model);
         } else if (action == "rollback") {
             roll_back(governance, endpoint->spec.name);
+        } else if (action == "clear") {
+            clear_rollout(governance, endpoint->spec.name);
         } else {
-            return error_response(request, 400, "action '" + action + "' is not split, promote or rollback");
+            return error_response(request, 400, "action '" + action + "' is not split, promote, rollback or clear");
         }
         refresh(*endpoint, false); // this server applies it now; others at their next reload
         return json_response(request, 200, routing_json(*endpoint));
@@ -650,7 +669,9 @@ http::Response InferenceServer::handle_admin(const http::Request& request, const
         // An unknown, expired or revoked token is not authenticated; a weak role is forbidden.
         const bool unauthenticated = e.reason() == govern::AccessDenied::Reason::Unauthenticated;
         if (message.starts_with("TRELLIS_TOKEN")) message.replace(0, 13, "the bearer token");
-        return error_response(request, unauthenticated ? 401 : 403, message);
+        auto response = error_response(request, unauthenticated ? 401 : 403, message);
+        if (unauthenticated) response.set(beast_http::field::www_authenticate, "Bearer error=\"invalid_token\"");
+        return response;
     } catch (const registry::RegistryError& e) {
         return error_response(request, 400, e.what());
     } catch (const std::exception& e) {

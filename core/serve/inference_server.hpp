@@ -21,6 +21,7 @@
 #include "serve/served_model.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
@@ -84,6 +85,7 @@ private:
             int attempts = 1;
         };
         std::map<std::string, LoadFailure> load_failures;
+        double rollout_set_at = 0; // when the stored rollout state this endpoint last saw was set
         std::unique_ptr<BoundedWorker> shadow_worker;
         std::unique_ptr<RequestBatcher> batcher;
         std::atomic<bool> shadow_failure_reported{false};

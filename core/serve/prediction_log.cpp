@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <optional>
 #include <random>
 #include <unistd.h>
 
@@ -87,6 +88,11 @@ bool PredictionLog::sampled() const {
 }
 
 void PredictionLog::append(const PredictionRecord& record) {
+    // Read without the lock: a record that would be dropped is not worth encoding.
+    if (queued_.load(std::memory_order_relaxed) >= capacity_) {
+        ++dropped_;
+        return;
+    }
     Line line{record.endpoint, record.time, {}};
     line.text.reserve(512);
     append_record(line.text, record);
@@ -98,6 +104,7 @@ void PredictionLog::append(const PredictionRecord& record) {
             return;
         }
         queue_.push_back(std::move(line));
+        queued_.store(queue_.size(), std::memory_order_relaxed);
         half_full = queue_.size() == std::max<size_t>(capacity_ / 2, 1);
     }
     // The writer wakes on its own every flush interval; waking it for every record would cost a
@@ -117,6 +124,7 @@ void PredictionLog::write_loop() {
         }
         std::deque<Line> batch;
         batch.swap(queue_);
+        queued_.store(0, std::memory_order_relaxed);
         lock.unlock();
         write_batch(batch);
         lock.lock();
@@ -136,7 +144,7 @@ void PredictionLog::write_batch(std::deque<Line>& batch) {
     // hundred microseconds, so a request waits no longer than that.
     constexpr size_t lines_between_yields = 256;
     Lines* last = nullptr;   // consecutive lines mostly share endpoint and day: one lookup for them
-    std::time_t last_second = -1;
+    std::optional<std::time_t> last_second;
     const std::string* last_endpoint = nullptr;
     std::string day;
     size_t done = 0;

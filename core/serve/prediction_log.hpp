@@ -70,6 +70,7 @@ private:
     std::mutex mutex_;
     std::condition_variable wakeup_;
     std::deque<Line> queue_;
+    std::atomic<size_t> queued_{0}; // queue_.size(), for a look without the lock
     bool stopping_ = false;
     std::atomic<int64_t> written_{0};
     std::atomic<int64_t> dropped_{0};

@@ -151,6 +151,18 @@ RolloutState roll_back(govern::Governance& governance, const std::string& endpoi
     return saved;
 }
 
+void clear_rollout(govern::Governance& governance, const std::string& endpoint) {
+    governance.require(govern::Role::Approver, "clear the rollout of endpoint " + endpoint);
+    store::Transaction transaction(governance.db());
+    const auto before = load_rollout(governance.db(), endpoint);
+    if (!before)
+        throw registry::RegistryError("endpoint '" + endpoint +
+                                      "' has no rollout in the store: its servers already follow the deployment file");
+    governance.db().prepare("DELETE FROM serve_rollouts WHERE endpoint = ?").bind(1, endpoint).run();
+    governance.audit("rollout.clear", "endpoint " + endpoint, split_json(*before), json());
+    transaction.commit();
+}
+
 json rollout_json(const RolloutState& state) {
     json out = split_json(state);
     out["endpoint"] = state.endpoint;

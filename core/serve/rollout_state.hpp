@@ -42,6 +42,9 @@ RolloutState promote_canary(govern::Governance& governance, const std::string& e
 // Sends every request back to the primary (canary share 0); when there is no canary share to take
 // back, undoes the last promote: the primary before it takes every request again. Throws registry::RegistryError when there is nothing to undo.
 RolloutState roll_back(govern::Governance& governance, const std::string& endpoint);
+// Removes the endpoint's stored state, so servers follow their deployment files again; audited as
+// rollout.clear. Throws registry::RegistryError when there is none.
+void clear_rollout(govern::Governance& governance, const std::string& endpoint);
 
 nlohmann::json rollout_json(const RolloutState& state);
 

@@ -179,10 +179,26 @@ TEST_CASE("tokens: stored as a hash, shown once, refused when unknown, revoked o
     govern::revoke_token(admin, made.row.id);
     CHECK_THROWS_WITH(govern::authenticate_token(db, made.token, 2000), Catch::Contains("revoked"));
 
-    // Every change and the refusal above are in the audit log, which verifies.
+    // What decides 401 against 403 over HTTP: a token refused, or a role too weak.
+    const auto reason_of = [](auto&& attempt) {
+        try {
+            attempt();
+        } catch (const govern::AccessDenied& e) {
+            return e.reason();
+        }
+        FAIL("no AccessDenied");
+        return govern::AccessDenied::Reason::Forbidden;
+    };
+    using Reason = govern::AccessDenied::Reason;
+    CHECK(reason_of([&] { govern::authenticate_token(db, made.token, 2000); }) == Reason::Unauthenticated);   // revoked
+    CHECK(reason_of([&] { govern::authenticate_token(db, made.token, 6000); }) == Reason::Unauthenticated);   // expired too
+    CHECK(reason_of([&] { govern::authenticate_token(db, "hello", 2000); }) == Reason::Unauthenticated);
+    CHECK(reason_of([&] { bob.require(govern::Role::Admin, "create tokens"); }) == Reason::Forbidden);
+
+    // Every change and both of bob's refusals are in the audit log, which verifies.
     govern::AuditFilter denied;
     denied.action = "access.denied";
-    CHECK(govern::read_audit(db, denied).size() == 1);
+    CHECK(govern::read_audit(db, denied).size() == 2);
     CHECK(govern::verify_audit(db, admin.key().public_hex()).ok());
 }
 

@@ -1,173 +1,38 @@
 // monitor.drift: compares the distribution of each column of a current Table with a reference
-// Table using the population stability index (PSI), so a pipeline can warn (or stop) when the data
-// a model sees has moved away from the data it was trained on.
+// Table (the training data, or an earlier window) and says which columns drifted, and whether the
+// dataset as a whole did. Each column gets a test chosen by its type and the reference's size, the
+// way Evidently chooses, or the one configured for it.
+#include "column_drift.hpp"
+
 #include <trellis/sdk.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
-#include <charconv>
+#include <atomic>
 #include <cmath>
-#include <cstdio>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
-#include <string_view>
+#include <thread>
 #include <vector>
 
 namespace {
 
+using drift::ColumnDrift;
+using drift::ColumnOptions;
+using drift::Method;
 using trellis::json_number;
 using trellis::json_string;
-
-using trellis::Column;
-using trellis::ColumnType;
 using trellis::Table;
 
-// Fractions below this are raised to it before the PSI sum, so an empty bin on one side gives a
-// large but finite term instead of a division by zero or log(0).
-constexpr double fraction_floor = 1e-4;
 // Bins beyond this are noise, not resolution; the cap also bounds the report's size.
 constexpr int64_t max_bins = 10000;
-// Rows between cancellation checks in per-row loops.
-constexpr size_t cancel_stride = 1 << 16;
-
-// The shortest text that reads back as `value`: for bin labels and log lines people read.
-std::string short_number(double value) {
-    char text[32];
-    const auto result = std::to_chars(text, text + sizeof text, value);
-    return std::string(text, result.ptr);
-}
-
-// Ordered so that the overall status is simply the maximum over columns.
-enum class Status { Ok = 0, Warn = 1, Alert = 2 };
-
-// The words the report, logs and thresholds documentation share.
-const char* to_string(Status status) {
-    switch (status) {
-    case Status::Ok: return "ok";
-    case Status::Warn: return "warn";
-    case Status::Alert: return "alert";
-    }
-    return "ok";
-}
-
-// One bin of one column: row counts on each side, turned into fractions only for the PSI.
-struct Bin {
-    std::string label;
-    uint64_t reference = 0;
-    uint64_t current = 0;
-};
-
-// Everything the report and the metrics say about one column.
-struct ColumnDrift {
-    std::string name;
-    ColumnType type;
-    std::vector<Bin> bins;
-    double psi = 0;
-    Status status = Status::Ok;
-};
-
-// Int and float columns are binned alike, so a column may change between the two.
-bool is_numeric(ColumnType type) { return type == ColumnType::Int64 || type == ColumnType::Float64; }
-
-// Value `i` of a numeric column as a double, or NaN when it is null; NaN values count as missing.
-double numeric_at(const Column& column, size_t i) {
-    if (column.is_null(i)) return std::nan("");
-    return column.type() == ColumnType::Int64 ? static_cast<double>(column.int_at(i)) : column.float_at(i);
-}
-
-// Equal-frequency bins from the reference sample, so each bin starts with about the same share
-// of reference rows and PSI weighs every part of the distribution alike.
-std::vector<Bin> numeric_bins(const Column& ref, const Column& cur, int64_t bins, const trellis::Context& ctx) {
-    std::vector<double> sorted;
-    sorted.reserve(ref.size());
-    for (size_t i = 0; i < ref.size(); ++i) {
-        if (i % cancel_stride == 0) ctx.throw_if_cancelled();
-        const double value = numeric_at(ref, i);
-        if (!std::isnan(value)) sorted.push_back(value);
-    }
-    std::sort(sorted.begin(), sorted.end());
-
-    // Cut points at reference ranks k*n/bins; a cut equal to the minimum would only open an empty
-    // bin below the data, and repeated cuts would open empty bins between them.
-    std::vector<double> cuts;
-    const uint64_t n = sorted.size();
-    for (int64_t k = 1; k < bins && n > 0; ++k) {
-        const double cut = sorted[static_cast<size_t>(static_cast<uint64_t>(k) * n / static_cast<uint64_t>(bins))];
-        if (cut > sorted.front() && (cuts.empty() || cut > cuts.back())) cuts.push_back(cut);
-    }
-
-    std::vector<Bin> out;
-    // A constant reference leaves no cuts; "below", "equal" and "above" still show a shift.
-    const bool constant = n > 0 && cuts.empty();
-    if (constant) {
-        const std::string v = short_number(sorted.front());
-        out = {{"(-inf, " + v + ")"}, {"[" + v + ", " + v + "]"}, {"(" + v + ", +inf)"}};
-    } else if (n == 0) {
-        out = {{"(-inf, +inf)"}};
-    } else {
-        out.push_back({"(-inf, " + short_number(cuts.front()) + ")"});
-        for (size_t i = 0; i + 1 < cuts.size(); ++i)
-            out.push_back({"[" + short_number(cuts[i]) + ", " + short_number(cuts[i + 1]) + ")"});
-        out.push_back({"[" + short_number(cuts.back()) + ", +inf)"});
-    }
-    Bin missing{"missing"};
-    const auto count = [&](const Column& column, uint64_t Bin::*side) {
-        for (size_t i = 0; i < column.size(); ++i) {
-            if (i % cancel_stride == 0) ctx.throw_if_cancelled();
-            const double value = numeric_at(column, i);
-            size_t bin = 0;
-            if (std::isnan(value)) {
-                ++(missing.*side);
-                continue;
-            }
-            if (constant) bin = value < sorted.front() ? 0 : value == sorted.front() ? 1 : 2;
-            else bin = static_cast<size_t>(std::upper_bound(cuts.begin(), cuts.end(), value) - cuts.begin());
-            ++(out[bin].*side);
-        }
-    };
-    count(ref, &Bin::reference);
-    count(cur, &Bin::current);
-    if (missing.reference || missing.current) out.push_back(missing);
-    return out;
-}
-
-// One bin per category seen in either table, in byte order so the report is deterministic.
-std::vector<Bin> category_bins(const Column& ref, const Column& cur, const trellis::Context& ctx) {
-    std::map<std::string, Bin> categories;
-    Bin missing{"missing"};
-    const auto count = [&](const Column& column, uint64_t Bin::*side) {
-        for (size_t i = 0; i < column.size(); ++i) {
-            if (i % cancel_stride == 0) ctx.throw_if_cancelled();
-            if (column.is_null(i)) {
-                ++(missing.*side);
-                continue;
-            }
-            const std::string key = column.type() == ColumnType::Bool ? (column.bool_at(i) ? "true" : "false")
-                                                                : std::string(column.string_at(i));
-            auto found = categories.find(key);
-            if (found == categories.end()) found = categories.emplace(key, Bin{key}).first;
-            ++(found->second.*side);
-        }
-    };
-    count(ref, &Bin::reference);
-    count(cur, &Bin::current);
-    std::vector<Bin> out;
-    out.reserve(categories.size() + 1);
-    for (auto& [key, bin] : categories) out.push_back(std::move(bin));
-    if (missing.reference || missing.current) out.push_back(missing);
-    return out;
-}
-
-// PSI = sum over bins of (c - r) * ln(c / r), with both fractions floored at fraction_floor.
-double psi(const std::vector<Bin>& bins, size_t reference_rows, size_t current_rows) {
-    double sum = 0;
-    for (const Bin& bin : bins) {
-        const double r = std::max(static_cast<double>(bin.reference) / static_cast<double>(reference_rows), fraction_floor);
-        const double c = std::max(static_cast<double>(bin.current) / static_cast<double>(current_rows), fraction_floor);
-        sum += (c - r) * std::log(c / r);
-    }
-    return sum;
-}
+// A report lists a column's bins only up to this many (a chi-squared over a numeric column can
+// have a bin per distinct value).
+constexpr size_t max_reported_bins = 1000;
 
 // Lists names in messages; "none" keeps an empty list readable.
 std::string join(const std::vector<std::string>& items) {
@@ -176,154 +41,280 @@ std::string join(const std::vector<std::string>& items) {
     return out.empty() ? "none" : out;
 }
 
-// The stage: a data-quality check to run on every new batch before trusting a model's output.
+Method parse_method(const std::string& name, const std::string& key) {
+    const auto method = drift::method_named(name);
+    if (!method)
+        throw std::invalid_argument(key + ": unknown method '" + name + "' (methods: " + drift::method_names() + ")");
+    return *method;
+}
+
+double parse_threshold(double value, const std::string& key) {
+    if (!std::isfinite(value) || value < 0)
+        throw std::invalid_argument(key + ": must be a finite number >= 0, not " + drift::short_number(value));
+    return value;
+}
+
+// The stage's config, read and checked before any data is touched.
+struct DriftConfig {
+    std::vector<std::string> columns;
+    ColumnOptions defaults;
+    std::map<std::string, ColumnOptions> per_column;
+    double drift_share = 0.5;
+    std::string prediction;
+    bool fail_on_drift = false;
+};
+
+DriftConfig read_config(const trellis::Context& ctx) {
+    DriftConfig config;
+    config.columns = ctx.config<std::vector<std::string>>("columns");
+    config.defaults.method = parse_method(ctx.config<std::string>("method"), "method");
+    const double threshold = ctx.config<double>("threshold");
+    if (threshold >= 0 || !std::isfinite(threshold)) config.defaults.threshold = parse_threshold(threshold, "threshold");
+    config.defaults.bins = ctx.config<int64_t>("bins");
+    if (config.defaults.bins < 2 || config.defaults.bins > max_bins)
+        throw std::invalid_argument("bins: must be between 2 and " + std::to_string(max_bins) + ", not " +
+                                    std::to_string(config.defaults.bins));
+    config.drift_share = ctx.config<double>("drift_share");
+    if (!(config.drift_share > 0 && config.drift_share <= 1))
+        throw std::invalid_argument("drift_share: must be in (0, 1], not " + drift::short_number(config.drift_share));
+    config.prediction = ctx.config<std::string>("prediction");
+    config.fail_on_drift = ctx.config<bool>("fail_on_drift");
+
+    const std::string text = ctx.config<std::string>("per_column");
+    const auto per_column = nlohmann::json::parse(text, nullptr, false);
+    if (!per_column.is_object())
+        throw std::invalid_argument("per_column: expected a table of column = method or column = { method = ..., "
+                                    "threshold = ... }, not " + text);
+    for (const auto& [column, value] : per_column.items()) {
+        const std::string key = "per_column." + column;
+        ColumnOptions options = config.defaults;
+        if (value.is_string()) {
+            options.method = parse_method(value.get<std::string>(), key);
+        } else if (value.is_object()) {
+            for (const auto& [field, setting] : value.items()) {
+                if (field == "method" && setting.is_string())
+                    options.method = parse_method(setting.get<std::string>(), key + ".method");
+                else if (field == "threshold" && setting.is_number())
+                    options.threshold = parse_threshold(setting.get<double>(), key + ".threshold");
+                else if (field == "method" || field == "threshold")
+                    throw std::invalid_argument(key + "." + field + ": must be a " +
+                                                (field == "method" ? "string" : "number") + ", not " + setting.dump());
+                else
+                    throw std::invalid_argument(key + ": unknown key '" + field + "' (keys: method, threshold)");
+            }
+        } else {
+            throw std::invalid_argument(key + ": expected a method name or { method = ..., threshold = ... }, not " +
+                                        value.dump());
+        }
+        config.per_column[column] = options;
+    }
+    return config;
+}
+
+// The named columns, or every column of the reference that the current table also has.
+std::vector<std::string> pick_columns(const DriftConfig& config, const Table& reference, const Table& current) {
+    std::vector<std::string> names;
+    if (config.columns.empty()) {
+        for (const auto& name : reference.column_names())
+            if (current.find(name)) names.push_back(name);
+        if (names.empty())
+            throw std::invalid_argument("columns: no column is present in both tables (reference: " +
+                                        join(reference.column_names()) + "; current: " + join(current.column_names()) + ")");
+    } else {
+        std::set<std::string> seen;
+        for (const auto& name : config.columns) {
+            if (!seen.insert(name).second) throw std::invalid_argument("columns: column '" + name + "' is listed twice");
+            if (!reference.find(name)) throw std::invalid_argument("columns: no column '" + name + "' in the reference table");
+            if (!current.find(name)) throw std::invalid_argument("columns: no column '" + name + "' in the current table");
+            names.push_back(name);
+        }
+    }
+    for (const auto& [column, options] : config.per_column)
+        if (std::find(names.begin(), names.end(), column) == names.end())
+            throw std::invalid_argument("per_column." + column + ": no such column among those compared (" + join(names) + ")");
+    if (!config.prediction.empty() && std::find(names.begin(), names.end(), config.prediction) == names.end())
+        throw std::invalid_argument("prediction: no column '" + config.prediction + "' in both tables");
+    for (const auto& name : names) {
+        const auto ref_type = reference.column(name).type(), cur_type = current.column(name).type();
+        if (!drift::comparable(ref_type, cur_type))
+            throw std::invalid_argument("column '" + name + "' is " + std::string(trellis::to_string(ref_type)) +
+                                        " in the reference table but " + std::string(trellis::to_string(cur_type)) +
+                                        " in the current table");
+    }
+    return names;
+}
+
+// Runs the columns on a few threads: each column is independent, and a million-row column takes
+// tens of milliseconds, so columns are the unit of work. The calling thread works too, and is
+// the one that asks the host whether the run was cancelled.
+std::vector<ColumnDrift> compare_columns(const trellis::Context& ctx, const DriftConfig& config, const Table& reference,
+                                         const Table& current, const std::vector<std::string>& names) {
+    std::vector<ColumnDrift> results(names.size());
+    std::atomic<size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::exception_ptr failure;
+    std::mutex failure_mutex;
+    const auto work = [&](bool asks_host) {
+        while (!stop) {
+            if (asks_host && ctx.cancelled()) {
+                stop = true;
+                break;
+            }
+            const size_t i = next++;
+            if (i >= names.size()) break;
+            try {
+                const auto found = config.per_column.find(names[i]);
+                const ColumnOptions& options = found == config.per_column.end() ? config.defaults : found->second;
+                results[i] = drift::column_drift(reference.column(names[i]), current.column(names[i]), options);
+            } catch (...) {
+                std::lock_guard lock(failure_mutex);
+                if (!failure) failure = std::current_exception();
+                stop = true;
+            }
+        }
+    };
+    const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
+    const size_t helpers = std::min<size_t>(hardware, names.size()) - 1;
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < helpers; ++t) threads.emplace_back(work, false);
+    work(true);
+    for (auto& thread : threads) thread.join();
+    if (failure) std::rethrow_exception(failure);
+    ctx.throw_if_cancelled();
+    return results;
+}
+
+std::string column_json(const ColumnDrift& d) {
+    const auto share = [](uint64_t count, uint64_t rows) {
+        return json_number(rows ? static_cast<double>(count) / static_cast<double>(rows) : 0.0);
+    };
+    std::string json = "{\"name\": " + json_string(d.name) + ", \"type\": \"" + std::string(trellis::to_string(d.type)) +
+                       "\", \"method\": \"" + drift::method_name(d.method) + "\", \"chosen\": \"" +
+                       (d.chosen_automatically ? "auto" : "configured") + "\", \"statistic\": " + json_number(d.statistic) +
+                       ", \"p_value\": " + (d.p_value ? json_number(*d.p_value) : "null");
+    if (d.method == Method::ChiSquared) json += ", \"degrees_of_freedom\": " + json_number(d.degrees_of_freedom);
+    json += ", \"score\": " + json_number(d.score) + ", \"threshold\": " + json_number(d.threshold) +
+            ", \"drifted\": " + (d.drifted ? "true" : "false") +
+            ", \"reference_missing\": " + share(d.reference_missing, d.reference_rows) +
+            ", \"current_missing\": " + share(d.current_missing, d.current_rows);
+    if (!d.note.empty()) json += ", \"note\": " + json_string(d.note);
+    if (!d.bins.empty() && d.bins.size() <= max_reported_bins) {
+        json += ", \"bins\": [";
+        for (size_t b = 0; b < d.bins.size(); ++b) {
+            const drift::Bin& bin = d.bins[b];
+            json += b ? ", " : "";
+            json += "{\"label\": " + json_string(bin.label) + ", \"reference\": " + share(bin.reference, d.reference_rows) +
+                    ", \"current\": " + share(bin.current, d.current_rows) +
+                    ", \"reference_count\": " + std::to_string(bin.reference) +
+                    ", \"current_count\": " + std::to_string(bin.current) + "}";
+        }
+        json += "]";
+    } else if (!d.bins.empty()) {
+        json += ", \"bins_omitted\": " + std::to_string(d.bins.size());
+    }
+    return json + "}";
+}
+
+// How a column's result reads in a log line: "age (ks p=0.003)".
+std::string summary(const ColumnDrift& d) {
+    return d.name + " (" + drift::method_name(d.method) + (d.p_value ? " p=" : " ") + drift::short_number(d.score) + ")";
+}
+
+// The stage: a drift check to run on every window of traffic, or every new batch of data.
 class Drift : public trellis::MonitorStage {
 public:
     static trellis::StageSpec spec() {
-        return trellis::StageSpec("monitor.drift", "measures distribution drift per column with the PSI")
+        return trellis::StageSpec("monitor.drift", "tests each column for distribution drift and the dataset for drift")
             .input("reference", trellis::ArtifactType::Table, "the baseline, e.g. the training data")
             .input("current", trellis::ArtifactType::Table, "the data to compare with the baseline")
-            .output("report", trellis::ArtifactType::Report, "JSON: status, thresholds and per-column bins and PSI")
-            .output("metrics", trellis::ArtifactType::Metrics, "psi.<column> per column and psi_max")
+            .output("report", trellis::ArtifactType::Report, "JSON: dataset drift, and per column the test, score and verdict")
+            .output("metrics", trellis::ArtifactType::Metrics,
+                    "drift_share, dataset_drift, drifted_columns, drift.<column>, prediction_drift")
             .option_string_list("columns", {}, "columns to compare; empty: every column present in both tables")
-            .option_int("bins", 10, "equal-frequency bins for numeric columns, 2 to 10000")
-            .option_float("warn", 0.1, "PSI at or above which a column is in warn status")
-            .option_float("alert", 0.25, "PSI at or above which a column is in alert status")
-            .option_bool("fail_on_alert", false, "fail the stage when any column is in alert status");
+            .option_string("method", "auto", "auto, ks, chisquare, jensenshannon, wasserstein or psi, for every column")
+            .option_json("per_column", "{}", "per-column method and threshold: { age = \"ks\", city = { threshold = 0.2 } }")
+            .option_float("threshold", -1, "p-value below which (tests) or distance from which a column drifted; "
+                                           "negative: 0.05 for ks and chisquare, 0.1 for the distances")
+            .option_int("bins", 10, "equal-frequency bins for numbers in psi and jensenshannon, 2 to 10000")
+            .option_float("drift_share", 0.5, "share of drifted columns from which the dataset drifted, in (0, 1]")
+            .option_string("prediction", "", "the model's prediction column: reported as prediction drift, "
+                                             "not counted in the drift share")
+            .option_bool("fail_on_drift", false, "fail the stage when the dataset drifted");
     }
 
     void run(trellis::Context& ctx) override {
-        const auto wanted = ctx.config<std::vector<std::string>>("columns");
-        const int64_t bins = ctx.config<int64_t>("bins");
-        const double warn = ctx.config<double>("warn");
-        const double alert = ctx.config<double>("alert");
-        const bool fail_on_alert = ctx.config<bool>("fail_on_alert");
-        if (bins < 2 || bins > max_bins)
-            throw std::invalid_argument("bins: must be between 2 and " + std::to_string(max_bins) + ", not " +
-                                        std::to_string(bins));
-        if (!std::isfinite(warn) || warn < 0)
-            throw std::invalid_argument("warn: must be a finite number >= 0, not " + short_number(warn));
-        if (!std::isfinite(alert) || alert < warn)
-            throw std::invalid_argument("alert: must be a finite number >= warn (" + short_number(warn) + "), not " +
-                                        short_number(alert));
-
+        const DriftConfig config = read_config(ctx);
         const Table reference = ctx.input<Table>("reference");
         const Table current = ctx.input<Table>("current");
         if (reference.num_rows() == 0) throw std::invalid_argument("reference: the table has no rows to compare with");
         if (current.num_rows() == 0) throw std::invalid_argument("current: the table has no rows to compare");
-        const std::vector<std::string> names = pick_columns(wanted, reference, current);
+        const std::vector<std::string> names = pick_columns(config, reference, current);
+        const std::vector<ColumnDrift> drifts = compare_columns(ctx, config, reference, current, names);
 
-        std::vector<ColumnDrift> drifts;
-        for (const auto& name : names) {
-            ctx.throw_if_cancelled();
-            const Column& ref = reference.column(name);
-            const Column& cur = current.column(name);
-            const bool numeric = is_numeric(ref.type()) && is_numeric(cur.type());
-            if (!numeric && ref.type() != cur.type())
-                throw std::invalid_argument("column '" + name + "' is " + std::string(trellis::to_string(ref.type())) +
-                                            " in the reference table but " +
-                                            std::string(trellis::to_string(cur.type())) + " in the current table");
-            ColumnDrift drift{name, ref.type(), numeric ? numeric_bins(ref, cur, bins, ctx) : category_bins(ref, cur, ctx)};
-            drift.psi = psi(drift.bins, reference.num_rows(), current.num_rows());
-            drift.status = drift.psi >= alert ? Status::Alert : drift.psi >= warn ? Status::Warn : Status::Ok;
-            drifts.push_back(std::move(drift));
-        }
-
-        Status overall = Status::Ok;
         trellis::Metrics metrics;
-        double psi_max = 0;
-        std::vector<std::string> alerting, warning;
-        for (const auto& drift : drifts) {
-            overall = std::max(overall, drift.status);
-            psi_max = std::max(psi_max, drift.psi);
-            metrics.values["psi." + drift.name] = drift.psi;
+        std::vector<std::string> drifted;
+        const ColumnDrift* prediction = nullptr;
+        size_t features = 0;
+        for (const auto& d : drifts) {
+            metrics.values["drift." + d.name] = d.score;
             // One line per column only at debug level: a wide table would flood the run's log.
-            ctx.log().debug("column '" + drift.name + "' (" + std::string(trellis::to_string(drift.type)) + ", " +
-                            std::to_string(drift.bins.size()) + " bins): psi = " + short_number(drift.psi) + " (" +
-                            to_string(drift.status) + ")");
-            const std::string entry = drift.name + " (psi = " + short_number(drift.psi) + ")";
-            if (drift.status == Status::Alert) alerting.push_back(entry);
-            else if (drift.status == Status::Warn) warning.push_back(entry);
-        }
-        ctx.log().info("drift " + std::string(to_string(overall)) + " over " + std::to_string(drifts.size()) +
-                       " columns: " + std::to_string(alerting.size()) + " alert, " + std::to_string(warning.size()) +
-                       " warn; psi_max = " + short_number(psi_max));
-        if (!alerting.empty())
-            ctx.log().warn("drift alert (psi >= " + short_number(alert) + ") on columns: " + join(alerting));
-        if (!warning.empty())
-            ctx.log().warn("drift warn (psi >= " + short_number(warn) + ") on columns: " + join(warning));
-        metrics.values["psi_max"] = psi_max;
-
-        ctx.output("report", trellis::Report{report(overall, warn, alert, reference.num_rows(), current.num_rows(), drifts)});
-        ctx.output("metrics", metrics);
-        if (fail_on_alert && !alerting.empty())
-            throw trellis::Error(TRELLIS_ERR_FAILED, "drift alert (psi >= " + short_number(alert) +
-                                                         ") on columns: " + join(alerting));
-    }
-
-private:
-    // The named columns, or every column of the reference that the current table also has.
-    static std::vector<std::string> pick_columns(const std::vector<std::string>& wanted, const Table& reference,
-                                                 const Table& current) {
-        std::vector<std::string> names;
-        if (wanted.empty()) {
-            for (const auto& name : reference.column_names())
-                if (current.find(name)) names.push_back(name);
-            if (names.empty())
-                throw std::invalid_argument("columns: no column is present in both tables (reference: " +
-                                            join(reference.column_names()) + "; current: " +
-                                            join(current.column_names()) + ")");
-            return names;
-        }
-        std::set<std::string> seen;
-        for (const auto& name : wanted) {
-            if (!seen.insert(name).second) throw std::invalid_argument("columns: column '" + name + "' is listed twice");
-            if (!reference.find(name))
-                throw std::invalid_argument("columns: no column '" + name + "' in the reference table");
-            if (!current.find(name))
-                throw std::invalid_argument("columns: no column '" + name + "' in the current table");
-            names.push_back(name);
-        }
-        return names;
-    }
-
-    // The report: one status for dashboards, and the bins behind each number for people.
-    static std::string report(Status overall, double warn, double alert, size_t reference_rows, size_t current_rows,
-                              const std::vector<ColumnDrift>& drifts) {
-        const auto fraction = [](uint64_t count, size_t rows) {
-            return json_number(static_cast<double>(count) / static_cast<double>(rows));
-        };
-        std::string json = "{\"status\": \"" + std::string(to_string(overall)) + "\", \"thresholds\": {\"warn\": " +
-                           json_number(warn) + ", \"alert\": " + json_number(alert) +
-                           "}, \"reference_rows\": " + std::to_string(reference_rows) +
-                           ", \"current_rows\": " + std::to_string(current_rows) + ", \"columns\": [";
-        for (size_t i = 0; i < drifts.size(); ++i) {
-            const ColumnDrift& drift = drifts[i];
-            json += i ? ", " : "";
-            json += "{\"name\": " + json_string(drift.name) + ", \"type\": \"" +
-                    std::string(trellis::to_string(drift.type)) + "\", \"psi\": " + json_number(drift.psi) +
-                    ", \"status\": \"" + to_string(drift.status) + "\", \"bins\": [";
-            for (size_t b = 0; b < drift.bins.size(); ++b) {
-                const Bin& bin = drift.bins[b];
-                json += b ? ", " : "";
-                json += "{\"label\": " + json_string(bin.label) +
-                        ", \"reference\": " + fraction(bin.reference, reference_rows) +
-                        ", \"current\": " + fraction(bin.current, current_rows) +
-                        ", \"reference_count\": " + std::to_string(bin.reference) +
-                        ", \"current_count\": " + std::to_string(bin.current) + "}";
+            ctx.log().debug("column '" + d.name + "' (" + std::string(trellis::to_string(d.type)) + "): " + drift::method_name(d.method) +
+                            " statistic = " + drift::short_number(d.statistic) +
+                            (d.p_value ? ", p = " + drift::short_number(*d.p_value) : "") +
+                            (d.drifted ? ", drifted" : ", no drift"));
+            if (d.name == config.prediction) {
+                prediction = &d;
+                continue;
             }
-            json += "]}";
+            ++features;
+            if (d.drifted) drifted.push_back(summary(d));
         }
-        return json + "]}";
+        const double share = features ? static_cast<double>(drifted.size()) / static_cast<double>(features) : 0.0;
+        const bool dataset_drift = features > 0 && share >= config.drift_share;
+        metrics.values["drift_share"] = share;
+        metrics.values["drifted_columns"] = static_cast<double>(drifted.size());
+        metrics.values["dataset_drift"] = dataset_drift ? 1.0 : 0.0;
+        if (prediction) {
+            metrics.values["prediction_drift"] = prediction->score;
+            metrics.values["prediction_drifted"] = prediction->drifted ? 1.0 : 0.0;
+        }
+
+        const std::string verdict = std::string(dataset_drift ? "dataset drift" : "no dataset drift") + ": " +
+                                    std::to_string(drifted.size()) + " of " + std::to_string(features) +
+                                    " columns drifted (share " + drift::short_number(share) + ", threshold " +
+                                    drift::short_number(config.drift_share) + ")";
+        ctx.log().info(verdict + (prediction ? std::string("; prediction ") + (prediction->drifted ? "drifted " : "stable ") +
+                                                   summary(*prediction)
+                                             : ""));
+        if (!drifted.empty()) ctx.log().warn("drifted columns: " + join(drifted));
+
+        std::string json = "{\"dataset_drift\": " + std::string(dataset_drift ? "true" : "false") +
+                           ", \"drift_share\": " + json_number(share) +
+                           ", \"drift_share_threshold\": " + json_number(config.drift_share) +
+                           ", \"drifted_columns\": " + std::to_string(drifted.size()) +
+                           ", \"compared_columns\": " + std::to_string(features) +
+                           ", \"reference_rows\": " + std::to_string(reference.num_rows()) +
+                           ", \"current_rows\": " + std::to_string(current.num_rows()) +
+                           ", \"prediction\": " + (prediction ? column_json(*prediction) : "null") + ", \"columns\": [";
+        bool first = true;
+        for (const auto& d : drifts) {
+            if (&d == prediction) continue;
+            json += (first ? "" : ", ") + column_json(d);
+            first = false;
+        }
+        ctx.output("report", trellis::Report{json + "]}"});
+        ctx.output("metrics", metrics);
+        if (config.fail_on_drift && dataset_drift)
+            throw trellis::Error(TRELLIS_ERR_FAILED, verdict + ": " + join(drifted));
     }
 };
 
 const trellis::PluginInfo info{
     .name = "monitor-drift",
-    .version = "0.1.0",
+    .version = "0.2.0",
     .vendor = "trellis",
     .license = "Apache-2.0",
-    .description = "measures data drift between two tables with the population stability index",
+    .description = "tests data and prediction drift per column (KS, chi-squared, Jensen-Shannon, Wasserstein, PSI)",
 };
 
 } // namespace

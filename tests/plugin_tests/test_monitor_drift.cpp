@@ -21,7 +21,7 @@ std::shared_ptr<trellis::core::PluginLibrary> drift_plugin() {
     return plugin;
 }
 
-// What a test looks at after one run; outputs are read even when fail_on_alert failed the stage.
+// What a test looks at after one run; outputs are read even when fail_on_drift failed the stage.
 struct DriftRun {
     trellis::core::StageOutcome outcome;
     nlohmann::json report;
@@ -98,45 +98,104 @@ const nlohmann::json& column_entry(const nlohmann::json& report, const std::stri
 
 } // namespace
 
-TEST_CASE("monitor.drift: identical tables have PSI 0 everywhere and status ok") {
+TEST_CASE("monitor.drift: identical tables drift nowhere, each column with the test its type calls for") {
     const Table data = sample(500, 0.0);
     const auto run = drift(data, data);
     REQUIRE(run.outcome.message == "");
-    CHECK(run.report["status"] == "ok");
-    CHECK(run.report["thresholds"] == nlohmann::json::parse(R"({"warn": 0.1, "alert": 0.25})"));
+    CHECK(run.report["dataset_drift"] == false);
+    CHECK(run.report["drift_share"] == 0.0);
+    CHECK(run.report["drift_share_threshold"] == 0.5);
+    CHECK(run.report["compared_columns"] == 4);
     CHECK(run.report["reference_rows"] == 500);
     CHECK(run.report["current_rows"] == 500);
+    CHECK(run.report["prediction"].is_null());
     REQUIRE(run.report["columns"].size() == 4);
+    // A small reference (<= 1000 rows): KS for numbers with more than five values, chi-squared
+    // for categories.
+    const std::map<std::string, std::string> methods = {{"x", "ks"}, {"n", "ks"}, {"s", "chisquare"}, {"b", "chisquare"}};
     for (const auto& column : run.report["columns"]) {
         INFO(column["name"]);
-        CHECK(column["psi"].get<double>() == 0.0);
-        CHECK(column["status"] == "ok");
-        for (const auto& bin : column["bins"]) CHECK(bin["reference"] == bin["current"]);
+        CHECK(column["method"] == methods.at(column["name"]));
+        CHECK(column["chosen"] == "auto");
+        CHECK(column["statistic"].get<double>() == 0.0);
+        CHECK(column["p_value"].get<double>() == 1.0);
+        CHECK(column["threshold"] == 0.05);
+        CHECK(column["drifted"] == false);
     }
     CHECK(column_entry(run.report, "x")["type"] == "float");
-    CHECK(column_entry(run.report, "x")["bins"].size() == 10);
     CHECK(column_entry(run.report, "n")["type"] == "int");
     CHECK(column_entry(run.report, "s")["bins"].size() == 3);
-    CHECK(column_entry(run.report, "b")["bins"].size() == 2);
-    CHECK(run.metrics.values == std::map<std::string, double>{
-                                    {"psi.b", 0.0}, {"psi.n", 0.0}, {"psi.s", 0.0}, {"psi.x", 0.0}, {"psi_max", 0.0}});
+    CHECK(column_entry(run.report, "s")["degrees_of_freedom"] == 2.0);
+    CHECK(run.metrics.values == std::map<std::string, double>{{"drift.b", 1.0},
+                                                              {"drift.n", 1.0},
+                                                              {"drift.s", 1.0},
+                                                              {"drift.x", 1.0},
+                                                              {"drift_share", 0.0},
+                                                              {"drifted_columns", 0.0},
+                                                              {"dataset_drift", 0.0}});
 }
 
-TEST_CASE("monitor.drift: a strongly shifted float column is in alert") {
+TEST_CASE("monitor.drift: a large reference gets distances, and few distinct numbers count as categories") {
+    Column few("few", ColumnType::Int64);
+    for (int i = 0; i < 2000; ++i) few.append_int(i % 4);
+    Table large = sample(2000, 0.0);
+    large.add_column(std::move(few));
+    const auto run = drift(large, large);
+    REQUIRE(run.outcome.ok());
+    CHECK(column_entry(run.report, "x")["method"] == "wasserstein");
+    CHECK(column_entry(run.report, "n")["method"] == "wasserstein");
+    CHECK(column_entry(run.report, "s")["method"] == "jensenshannon");
+    CHECK(column_entry(run.report, "few")["method"] == "jensenshannon");
+    CHECK(column_entry(run.report, "x")["threshold"] == 0.1);
+    CHECK(column_entry(run.report, "x")["p_value"].is_null());
+    CHECK(column_entry(run.report, "x")["score"] == 0.0);
+
+    const auto small = drift(sample(100, 0.0), sample(100, 0.0), {{"columns", {"b"}}});
+    CHECK(column_entry(small.report, "b")["method"] == "chisquare");
+}
+
+TEST_CASE("monitor.drift: a strongly shifted float column drifts, and half the columns is dataset drift") {
     const auto run = drift(sample(1000, 0.0), sample(1000, 0.5), {{"columns", {"x", "s"}}});
     REQUIRE(run.outcome.ok());
-    CHECK(run.report["status"] == "alert");
     REQUIRE(run.report["columns"].size() == 2);
     const auto& x = column_entry(run.report, "x");
-    CHECK(x["status"] == "alert");
-    CHECK(x["psi"].get<double>() > 1.0);
-    CHECK(column_entry(run.report, "s")["status"] == "ok");
-    CHECK(run.metrics.values.at("psi.x") == x["psi"].get<double>());
-    CHECK(run.metrics.values.at("psi_max") == x["psi"].get<double>());
-    CHECK(run.metrics.values.count("psi.n") == 0);
-    // The last bin is [0.9, +inf): every current value from 0.9 up, beyond the reference's range too.
-    CHECK(x["bins"].back()["current"].get<double>() == Approx(0.6).margin(0.002));
-    CHECK(x["bins"].back()["reference"].get<double>() == Approx(0.1));
+    CHECK(x["method"] == "ks");
+    CHECK(x["drifted"] == true);
+    CHECK(x["statistic"].get<double>() == Approx(0.5).margin(0.002));
+    CHECK(x["p_value"].get<double>() < 1e-50);
+    CHECK(column_entry(run.report, "s")["drifted"] == false);
+    CHECK(run.report["drift_share"] == 0.5);
+    CHECK(run.report["dataset_drift"] == true);
+    CHECK(run.metrics.values.at("drift.x") == x["p_value"].get<double>());
+    CHECK(run.metrics.values.at("dataset_drift") == 1.0);
+    CHECK(run.metrics.values.count("drift.n") == 0);
+
+    const auto strict = drift(sample(1000, 0.0), sample(1000, 0.5), {{"columns", {"x", "s"}}, {"drift_share", 0.75}});
+    CHECK(strict.report["dataset_drift"] == false);
+}
+
+TEST_CASE("monitor.drift: chi-squared of a two-category example, computed by hand") {
+    // reference a x50, b x50; current a x30, b x70: expected 50 and 50, so
+    // chi2 = 20^2/50 + 20^2/50 = 16 with 1 degree of freedom, p = erfc(sqrt(8)) = 6.3342e-05.
+    std::vector<std::optional<std::string>> ref(50, "a"), cur(30, "a");
+    ref.insert(ref.end(), 50, "b");
+    cur.insert(cur.end(), 70, "b");
+    const auto run = drift(table({strings("c", ref)}), table({strings("c", cur)}));
+    REQUIRE(run.outcome.ok());
+    const auto& c = column_entry(run.report, "c");
+    CHECK(c["method"] == "chisquare");
+    CHECK(c["statistic"].get<double>() == Approx(16.0).epsilon(1e-12));
+    CHECK(c["degrees_of_freedom"] == 1.0);
+    CHECK(c["p_value"].get<double>() == Approx(std::erfc(std::sqrt(8.0))).epsilon(1e-9));
+    CHECK(c["drifted"] == true);
+
+    // A category the reference never had is expected 0 times: an infinite statistic, p = 0.
+    cur.back() = "new";
+    const auto unseen = drift(table({strings("c", ref)}), table({strings("c", cur)}));
+    REQUIRE(unseen.outcome.ok());
+    CHECK(column_entry(unseen.report, "c")["statistic"].is_null());
+    CHECK(column_entry(unseen.report, "c")["p_value"] == 0.0);
+    CHECK(column_entry(unseen.report, "c")["drifted"] == true);
 }
 
 TEST_CASE("monitor.drift: PSI of a tiny categorical example, computed by hand") {
@@ -144,49 +203,73 @@ TEST_CASE("monitor.drift: PSI of a tiny categorical example, computed by hand") 
     // current   a b b c -> a 0.25, b 0.5, c 0.25
     // PSI = (0.25 - 0.5) ln(0.25/0.5) + 0 + (0.25 - 0.0001) ln(0.25/0.0001)
     //     = 0.25 * 0.693147 + 0.2499 * 7.824046 = 0.173287 + 1.955229 = 2.128516
-    const auto run = drift(table({strings("c", {"a", "a", "b", "b"})}), table({strings("c", {"a", "b", "b", "c"})}));
+    const nlohmann::json psi = {{"method", "psi"}};
+    const auto run = drift(table({strings("c", {"a", "a", "b", "b"})}), table({strings("c", {"a", "b", "b", "c"})}), psi);
     REQUIRE(run.outcome.ok());
     const auto& c = column_entry(run.report, "c");
-    CHECK(c["psi"].get<double>() == Approx(2.128516).epsilon(1e-6));
-    CHECK(c["status"] == "alert");
+    CHECK(c["method"] == "psi");
+    CHECK(c["chosen"] == "configured");
+    CHECK(c["statistic"].get<double>() == Approx(2.128516).epsilon(1e-6));
+    CHECK(c["drifted"] == true);
     CHECK(c["bins"] == nlohmann::json::parse(R"([
         {"label": "a", "reference": 0.5, "current": 0.25, "reference_count": 2, "current_count": 1},
         {"label": "b", "reference": 0.5, "current": 0.5, "reference_count": 2, "current_count": 2},
         {"label": "c", "reference": 0, "current": 0.25, "reference_count": 0, "current_count": 1}])"));
 
     // Without an empty bin: (0.25 - 0.5) ln(0.5) + (0.75 - 0.5) ln(1.5) = 0.25 ln 3 = 0.274653
-    const auto small = drift(table({strings("c", {"a", "a", "b", "b"})}), table({strings("c", {"a", "b", "b", "b"})}));
+    const auto small = drift(table({strings("c", {"a", "a", "b", "b"})}), table({strings("c", {"a", "b", "b", "b"})}), psi);
     REQUIRE(small.outcome.ok());
-    CHECK(small.metrics.values.at("psi.c") == Approx(0.274653).epsilon(1e-6));
-    CHECK(column_entry(small.report, "c")["status"] == "alert");
-    const auto warned = drift(table({strings("c", {"a", "a", "b", "b"})}), table({strings("c", {"a", "b", "b", "b"})}),
-                              {{"warn", 0.2}, {"alert", 0.3}});
-    CHECK(warned.report["status"] == "warn");
+    CHECK(small.metrics.values.at("drift.c") == Approx(0.274653).epsilon(1e-6));
+    CHECK(column_entry(small.report, "c")["drifted"] == true);
+    const auto lenient = drift(table({strings("c", {"a", "a", "b", "b"})}), table({strings("c", {"a", "b", "b", "b"})}),
+                               {{"method", "psi"}, {"threshold", 0.3}});
+    CHECK(column_entry(lenient.report, "c")["drifted"] == false);
+
+    // Jensen-Shannon on the same shares: m = (0.375, 0.625), JS = ((0.5 ln(0.5/0.375) + 0.5 ln(0.5/0.625))
+    // + (0.25 ln(0.25/0.375) + 0.75 ln(0.75/0.625))) / 2, distance = sqrt(JS) = 0.18116.
+    const auto js = drift(table({strings("c", {"a", "a", "b", "b"})}), table({strings("c", {"a", "b", "b", "b"})}),
+                          {{"method", "jensenshannon"}});
+    const double divergence = (0.5 * std::log(0.5 / 0.375) + 0.5 * std::log(0.5 / 0.625) + 0.25 * std::log(0.25 / 0.375) +
+                               0.75 * std::log(0.75 / 0.625)) / 2;
+    CHECK(column_entry(js.report, "c")["statistic"].get<double>() == Approx(std::sqrt(divergence)).epsilon(1e-12));
 }
 
-TEST_CASE("monitor.drift: nulls get their own missing bin") {
+TEST_CASE("monitor.drift: nulls get their own missing bin in psi, and are left out of the tests") {
     // Reference 1 2 3 null with 2 bins: one cut at 2, so bins (-inf, 2), [2, +inf) and missing hold
     // 0.25, 0.5, 0.25 of the reference and 0, 0.5, 0.5 of the current (null null 2 3).
     // PSI = (0.0001 - 0.25) ln(0.0001/0.25) + 0 + (0.5 - 0.25) ln 2 = 1.955229 + 0.173287 = 2.128516
-    const auto run = drift(table({floats("f", {1.0, 2.0, 3.0, std::nullopt})}),
-                           table({floats("f", {std::nullopt, std::nullopt, 2.0, 3.0})}), {{"bins", 2}});
+    const Table reference = table({floats("f", {1.0, 2.0, 3.0, std::nullopt})});
+    const Table current = table({floats("f", {std::nullopt, std::nullopt, 2.0, 3.0})});
+    const auto run = drift(reference, current, {{"bins", 2}, {"method", "psi"}});
     REQUIRE(run.outcome.ok());
     const auto& f = column_entry(run.report, "f");
     CHECK(f["bins"] == nlohmann::json::parse(R"json([
         {"label": "(-inf, 2)", "reference": 0.25, "current": 0, "reference_count": 1, "current_count": 0},
         {"label": "[2, +inf)", "reference": 0.5, "current": 0.5, "reference_count": 2, "current_count": 2},
         {"label": "missing", "reference": 0.25, "current": 0.5, "reference_count": 1, "current_count": 2}])json"));
-    CHECK(f["psi"].get<double>() == Approx(2.128516).epsilon(1e-6));
+    CHECK(f["statistic"].get<double>() == Approx(2.128516).epsilon(1e-6));
+    CHECK(f["reference_missing"] == 0.25);
+    CHECK(f["current_missing"] == 0.5);
 
-    const auto text = drift(table({strings("s", {"x", std::nullopt})}), table({strings("s", {"x", std::nullopt})}));
+    // KS on the present values only: 1 2 3 against 2 3, D = 1/3.
+    const auto ks = drift(reference, current, {{"method", "ks"}});
+    CHECK(column_entry(ks.report, "f")["statistic"].get<double>() == Approx(1.0 / 3));
+
+    // A side with no values at all: nothing to test, and values vanishing is itself drift.
+    const auto empty = drift(reference, table({floats("f", {std::nullopt, std::nullopt})}), {{"method", "ks"}});
+    REQUIRE(empty.outcome.ok());
+    CHECK(column_entry(empty.report, "f")["note"] == "no values to compare in the current table");
+    CHECK(column_entry(empty.report, "f")["drifted"] == true);
+
+    const auto text = drift(table({strings("s", {"x", std::nullopt})}), table({strings("s", {"x", std::nullopt})}), {{"method", "psi"}});
     REQUIRE(text.outcome.ok());
     CHECK(column_entry(text.report, "s")["bins"].back()["label"] == "missing");
-    CHECK(column_entry(text.report, "s")["psi"].get<double>() == 0.0);
+    CHECK(column_entry(text.report, "s")["statistic"].get<double>() == 0.0);
 }
 
-TEST_CASE("monitor.drift: numeric bins are equal-frequency on the reference, outer bins take the rest") {
+TEST_CASE("monitor.drift: numeric psi bins are equal-frequency on the reference, outer bins take the rest") {
     const auto run = drift(table({ints("n", {0, 1, 2, 3, 4, 5, 6, 7, 8, 9})}),
-                           table({ints("n", {-5, 0, 3, 3, 5, 100, 100, 7, 8, 9})}), {{"bins", 5}});
+                           table({ints("n", {-5, 0, 3, 3, 5, 100, 100, 7, 8, 9})}), {{"bins", 5}, {"method", "psi"}});
     REQUIRE(run.outcome.ok());
     const auto& bins = column_entry(run.report, "n")["bins"];
     REQUIRE(bins.size() == 5);
@@ -200,7 +283,7 @@ TEST_CASE("monitor.drift: numeric bins are equal-frequency on the reference, out
 
     // Repeated values collapse edges: no empty bins between equal cut points.
     const auto skewed = drift(table({ints("n", {0, 0, 0, 0, 0, 0, 0, 0, 0, 1})}),
-                              table({ints("n", {0, 0, 0, 0, 0, 0, 0, 0, 0, 1})}));
+                              table({ints("n", {0, 0, 0, 0, 0, 0, 0, 0, 0, 1})}), {{"method", "psi"}});
     REQUIRE(skewed.outcome.ok());
     const auto& skewed_bins = column_entry(skewed.report, "n")["bins"];
     REQUIRE(skewed_bins.size() == 2);
@@ -210,23 +293,59 @@ TEST_CASE("monitor.drift: numeric bins are equal-frequency on the reference, out
 }
 
 TEST_CASE("monitor.drift: a constant reference still shows a shift") {
-    const auto run = drift(table({floats("f", {1.0, 1.0, 1.0, 1.0})}), table({floats("f", {1.0, 2.0, 2.0, 2.0})}));
+    const auto run = drift(table({floats("f", {1.0, 1.0, 1.0, 1.0})}), table({floats("f", {1.0, 2.0, 2.0, 2.0})}),
+                           {{"method", "psi"}});
     REQUIRE(run.outcome.ok());
     const auto& f = column_entry(run.report, "f");
     REQUIRE(f["bins"].size() == 3);
     CHECK(f["bins"][1]["label"] == "[1, 1]");
     CHECK(f["bins"][2]["label"] == "(1, +inf)");
     CHECK(f["bins"][2]["current_count"] == 3);
-    CHECK(f["status"] == "alert");
+    CHECK(f["drifted"] == true);
+    // The normed Wasserstein distance divides by at least 0.001: 0.75 moved by 1, over 0.001.
+    const auto moved = drift(table({floats("f", {1.0, 1.0, 1.0, 1.0})}), table({floats("f", {1.0, 2.0, 2.0, 2.0})}),
+                             {{"method", "wasserstein"}});
+    CHECK(column_entry(moved.report, "f")["statistic"].get<double>() == Approx(750.0));
 }
 
-TEST_CASE("monitor.drift: fail_on_alert fails the stage naming the alerting columns") {
-    const auto run = drift(sample(1000, 0.0), sample(1000, 0.5), {{"fail_on_alert", true}});
-    CHECK(run.outcome.status == TRELLIS_ERR_FAILED);
-    CHECK(run.outcome.message.find("drift alert (psi >= 0.25) on columns: x (psi = ") == 0);
-    CHECK(run.outcome.message.find("s (") == std::string::npos);
+TEST_CASE("monitor.drift: per-column methods and thresholds override the stage's") {
+    const auto run = drift(sample(1000, 0.0), sample(1000, 0.5),
+                           {{"columns", {"x", "s", "n"}},
+                            {"threshold", 0.2},
+                            {"per_column", {{"x", {{"method", "psi"}, {"threshold", 100}}}, {"s", "jensenshannon"}}}});
+    REQUIRE(run.outcome.message == "");
+    const auto& x = column_entry(run.report, "x");
+    CHECK(x["method"] == "psi");
+    CHECK(x["chosen"] == "configured");
+    CHECK(x["threshold"] == 100.0);
+    CHECK(x["drifted"] == false);
+    CHECK(column_entry(run.report, "s")["method"] == "jensenshannon");
+    CHECK(column_entry(run.report, "s")["threshold"] == 0.2);
+    CHECK(column_entry(run.report, "n")["method"] == "ks");
+    CHECK(column_entry(run.report, "n")["threshold"] == 0.2);
+}
 
-    const auto calm = drift(sample(1000, 0.0), sample(1000, 0.0), {{"fail_on_alert", true}});
+TEST_CASE("monitor.drift: the prediction column is prediction drift, outside the drift share") {
+    const auto run = drift(sample(1000, 0.0), sample(1000, 0.5), {{"columns", {"x", "s"}}, {"prediction", "x"}});
+    REQUIRE(run.outcome.ok());
+    CHECK(run.report["prediction"]["name"] == "x");
+    CHECK(run.report["prediction"]["drifted"] == true);
+    REQUIRE(run.report["columns"].size() == 1);
+    CHECK(run.report["compared_columns"] == 1);
+    CHECK(run.report["drift_share"] == 0.0);
+    CHECK(run.report["dataset_drift"] == false);
+    CHECK(run.metrics.values.at("prediction_drifted") == 1.0);
+    CHECK(run.metrics.values.at("prediction_drift") == run.report["prediction"]["score"].get<double>());
+}
+
+TEST_CASE("monitor.drift: fail_on_drift fails the stage naming the drifted columns") {
+    const auto run = drift(sample(1000, 0.0), sample(1000, 0.5), {{"fail_on_drift", true}, {"drift_share", 0.25}});
+    CHECK(run.outcome.status == TRELLIS_ERR_FAILED);
+    CHECK(run.outcome.message.find("dataset drift: 1 of 4 columns drifted (share 0.25, threshold 0.25): x (ks p=") == 0);
+    CHECK(run.outcome.message.find("s (") == std::string::npos);
+    CHECK(run.report["dataset_drift"] == true); // the outputs are still written
+
+    const auto calm = drift(sample(1000, 0.0), sample(1000, 0.0), {{"fail_on_drift", true}});
     CHECK(calm.outcome.ok());
 }
 
@@ -244,8 +363,19 @@ TEST_CASE("monitor.drift: errors name the key, column or table at fault") {
          "columns: no column 's' in the current table"},
         {data, data, {{"columns", {"x", "x"}}}, "columns: column 'x' is listed twice"},
         {data, data, {{"bins", 1}}, "bins: must be between 2 and 10000, not 1"},
-        {data, data, {{"warn", 0.3}, {"alert", 0.2}}, "alert: must be a finite number >= warn (0.3), not 0.2"},
-        {data, data, {{"warn", -0.1}}, "warn: must be a finite number >= 0, not -0.1"},
+        {data, data, {{"method", "t-test"}},
+         "method: unknown method 't-test' (methods: auto, ks, chisquare, jensenshannon, wasserstein, psi)"},
+        {data, data, {{"drift_share", 0}}, "drift_share: must be in (0, 1], not 0"},
+        {data, data, {{"per_column", {{"x", "kss"}}}},
+         "per_column.x: unknown method 'kss' (methods: auto, ks, chisquare, jensenshannon, wasserstein, psi)"},
+        {data, data, {{"per_column", {{"x", {{"treshold", 1}}}}}}, "per_column.x: unknown key 'treshold' (keys: method, threshold)"},
+        {data, data, {{"per_column", {{"x", {{"threshold", -1}}}}}}, "per_column.x.threshold: must be a finite number >= 0, not -1"},
+        {data, data, {{"per_column", {{"zz", "ks"}}}}, "per_column.zz: no such column among those compared (x, n, s, b)"},
+        {data, data, {{"per_column", nlohmann::json::array({1})}},
+         "per_column: expected a table of column = method or column = { method = ..., threshold = ... }, not [1]"},
+        {data, data, {{"prediction", "y"}}, "prediction: no column 'y' in both tables"},
+        {data, data, {{"columns", {"s"}}, {"method", "ks"}},
+         "column 's': ks compares numbers, and the column is string; use chisquare, jensenshannon or psi"},
         {data, other, nlohmann::json::object(), "column 'n' is int in the reference table but string in the current table"},
         {data, table({floats("y", {1.0})}), nlohmann::json::object(),
          "columns: no column is present in both tables (reference: x, n, s, b; current: y)"},
@@ -261,7 +391,34 @@ TEST_CASE("monitor.drift: errors name the key, column or table at fault") {
 }
 
 TEST_CASE("monitor.drift: an int column compares with a float column of the same name") {
-    const auto run = drift(table({ints("v", {1, 2, 3, 4})}), table({floats("v", {1.0, 2.0, 3.0, 4.0})}), {{"bins", 4}});
+    const auto run = drift(table({ints("v", {1, 2, 3, 4, 5, 6, 7})}), table({floats("v", {1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0})}));
     REQUIRE(run.outcome.ok());
-    CHECK(run.metrics.values.at("psi.v") == 0.0);
+    CHECK(column_entry(run.report, "v")["method"] == "ks");
+    CHECK(column_entry(run.report, "v")["statistic"] == 0.0);
+}
+
+TEST_CASE("monitor.drift: a wide table runs its columns on several threads with the same answers") {
+    // 24 columns, each a shifted copy of the first: the answers cannot depend on which thread
+    // took which column.
+    Table reference, current;
+    for (int c = 0; c < 24; ++c) {
+        Column ref("c" + std::to_string(c), ColumnType::Float64), cur("c" + std::to_string(c), ColumnType::Float64);
+        for (int i = 0; i < 3000; ++i) {
+            ref.append_float(std::sin(i * 0.37));
+            cur.append_float(std::sin(i * 0.37) + (c % 2 ? 0.3 : 0.0));
+        }
+        reference.add_column(std::move(ref));
+        current.add_column(std::move(cur));
+    }
+    const auto run = drift(reference, current, {{"method", "ks"}});
+    REQUIRE(run.outcome.ok());
+    const auto& columns = run.report["columns"];
+    REQUIRE(columns.size() == 24);
+    for (int c = 0; c < 24; ++c) {
+        INFO("column " << c);
+        CHECK(columns[static_cast<size_t>(c)]["name"] == "c" + std::to_string(c));
+        CHECK(columns[static_cast<size_t>(c)]["drifted"] == (c % 2 == 1));
+        CHECK(columns[static_cast<size_t>(c)]["statistic"] == columns[static_cast<size_t>(c % 2)]["statistic"]);
+    }
+    CHECK(run.report["drift_share"] == 0.5);
 }

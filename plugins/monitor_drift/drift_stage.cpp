@@ -2,21 +2,17 @@
 // Table (the training data, or an earlier window) and says which columns drifted, and whether the
 // dataset as a whole did. Each column gets a test chosen by its type and the reference's size, the
 // way Evidently chooses, or the one configured for it.
-#include "column_drift.hpp"
+#include "column_pool.hpp"
 
 #include <trellis/sdk.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -144,46 +140,6 @@ std::vector<std::string> pick_columns(const DriftConfig& config, const Table& re
     return names;
 }
 
-// Runs the columns on a few threads: each column is independent, and a million-row column takes
-// tens of milliseconds, so columns are the unit of work. The calling thread works too, and is
-// the one that asks the host whether the run was cancelled.
-std::vector<ColumnDrift> compare_columns(const trellis::Context& ctx, const DriftConfig& config, const Table& reference,
-                                         const Table& current, const std::vector<std::string>& names) {
-    std::vector<ColumnDrift> results(names.size());
-    std::atomic<size_t> next{0};
-    std::atomic<bool> stop{false};
-    std::exception_ptr failure;
-    std::mutex failure_mutex;
-    const auto work = [&](bool asks_host) {
-        while (!stop) {
-            if (asks_host && ctx.cancelled()) {
-                stop = true;
-                break;
-            }
-            const size_t i = next++;
-            if (i >= names.size()) break;
-            try {
-                const auto found = config.per_column.find(names[i]);
-                const ColumnOptions& options = found == config.per_column.end() ? config.defaults : found->second;
-                results[i] = drift::column_drift(reference.column(names[i]), current.column(names[i]), options);
-            } catch (...) {
-                std::lock_guard lock(failure_mutex);
-                if (!failure) failure = std::current_exception();
-                stop = true;
-            }
-        }
-    };
-    const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
-    const size_t helpers = std::min<size_t>(hardware, names.size()) - 1;
-    std::vector<std::thread> threads;
-    for (size_t t = 0; t < helpers; ++t) threads.emplace_back(work, false);
-    work(true);
-    for (auto& thread : threads) thread.join();
-    if (failure) std::rethrow_exception(failure);
-    ctx.throw_if_cancelled();
-    return results;
-}
-
 std::string column_json(const ColumnDrift& d) {
     const auto share = [](uint64_t count, uint64_t rows) {
         return json_number(rows ? static_cast<double>(count) / static_cast<double>(rows) : 0.0);
@@ -249,7 +205,13 @@ public:
         if (reference.num_rows() == 0) throw std::invalid_argument("reference: the table has no rows to compare with");
         if (current.num_rows() == 0) throw std::invalid_argument("current: the table has no rows to compare");
         const std::vector<std::string> names = pick_columns(config, reference, current);
-        const std::vector<ColumnDrift> drifts = compare_columns(ctx, config, reference, current, names);
+        const auto options_for = [&](const std::string& column) -> const ColumnOptions& {
+            const auto found = config.per_column.find(column);
+            return found == config.per_column.end() ? config.defaults : found->second;
+        };
+        const std::vector<ColumnDrift> drifts =
+            drift::compare_columns(reference, current, names, options_for, [&] { return ctx.cancelled(); });
+        ctx.throw_if_cancelled();
 
         trellis::Metrics metrics;
         std::vector<std::string> drifted;

@@ -241,20 +241,25 @@ double smirnov_sf(int64_t n, double x) {
     const int64_t last = static_cast<int64_t>(std::floor(dn * (1.0 - x)));
     // Term v = C(n,v) x (x + v/n)^(v-1) (1 - x - v/n)^(n-v), summed in logs. The terms rise to
     // one peak and fall; once past it, terms below 1e-18 of the sum cannot change the answer.
-    double log_binomial = 0.0; // log C(n, v), kept by the ratio C(n,v+1)/C(n,v) = (n-v)/(v+1)
+    // log C(n, v), kept by the ratio C(n,v+1)/C(n,v) = (n-v)/(v+1) with compensated (Kahan)
+    // summation: half a million plain additions would drift by parts in 1e9.
+    double log_binomial = 0.0, compensation = 0.0;
     double sum = 0.0, previous_log = -std::numeric_limits<double>::infinity();
     for (int64_t v = 0; v <= last; ++v) {
         const double dv = static_cast<double>(v);
         const double at = x + dv / dn;
         const double rest = 1.0 - at;
         if (rest > 0.0 || v == n) {
-            const double log_term = log_binomial + (dv - 1) * std::log(at) + (rest > 0.0 ? (dn - dv) * std::log1p(-at) : 0.0);
+            const double log_term = log_binomial + (dv - 1) * std::log(at) + (rest > 0.0 ? (dn - dv) * std::log(rest) : 0.0);
             const double term = std::exp(log_term);
             sum += term;
             if (log_term < previous_log && term < sum * 1e-18) break;
             previous_log = log_term;
         }
-        log_binomial += std::log((dn - dv) / (dv + 1));
+        const double step = std::log((dn - dv) / (dv + 1)) - compensation;
+        const double next = log_binomial + step;
+        compensation = (next - log_binomial) - step;
+        log_binomial = next;
     }
     return clip(sum * x);
 }

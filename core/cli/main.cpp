@@ -7,6 +7,7 @@
 #include "cli/run_command.hpp"
 #include "cli/serve_command.hpp"
 #include "cli/rollout_command.hpp"
+#include "cli/monitor_command.hpp"
 #include "cli/store_commands.hpp"
 #include "govern/access.hpp"
 #include "govern/ed25519.hpp"
@@ -107,6 +108,7 @@ int run(int argc, char** argv) {
     cli::add_governance_commands(app, get_context, action);
     cli::add_serve_command(app, get_context, action);
     cli::add_rollout_command(app, get_context, action);
+    cli::add_monitor_command(app, get_context, action);
 
     try {
         app.parse(argc, argv);

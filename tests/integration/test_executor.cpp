@@ -436,7 +436,8 @@ TEST_CASE("executor: the quickstart pipeline runs end to end and exports a model
     const auto record = nlohmann::json::parse(trellis::testing::read_file(run_dir / "run.json"));
     CHECK(record.at("status") == "succeeded");
     const auto drift = nlohmann::json::parse(trellis::testing::read_file(run_dir / "drift" / "report.json"));
-    CHECK(drift.contains("status"));
+    CHECK(drift.at("compared_columns") == 31); // the 30 features and the target
+    CHECK(drift.at("columns").at(0).at("method") == "ks");   // 427 training rows: a test, not a distance
 
     // A second run with another gate re-checks the gate, but the same model with the same metrics
     // is exported already: the export is reused, and no version 2 appears.

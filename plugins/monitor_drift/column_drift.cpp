@@ -159,6 +159,14 @@ ColumnDrift column_drift(const trellis::Column& reference, const trellis::Column
     }
     case Method::Auto: break;
     }
+    if (drift.method == Method::Wasserstein && !std::isfinite(drift.statistic)) {
+        // An infinite value (or one so large its square overflows) leaves no finite distance;
+        // say so and count it as drift rather than let NaN compare as "no drift".
+        drift.note = "the distance is not finite: the column holds infinite or overflowing values";
+        drift.score = drift.statistic;
+        drift.drifted = true;
+        return drift;
+    }
     drift.score = drift.p_value.value_or(drift.statistic);
     drift.drifted = is_hypothesis_test(drift.method) ? drift.score < drift.threshold : drift.score >= drift.threshold;
     return drift;

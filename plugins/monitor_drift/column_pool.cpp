@@ -4,6 +4,7 @@
 #include <atomic>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace drift {
@@ -37,8 +38,25 @@ std::vector<ColumnDrift> compare_columns(const trellis::Table& reference, const 
     const size_t helpers = std::min(cores, names.size()) - (names.empty() ? 0 : 1);
     std::vector<std::thread> threads;
     threads.reserve(helpers);
-    for (size_t t = 0; t < helpers; ++t) threads.emplace_back(work, false);
-    work(true);
+    // Joins whatever was started on every way out: a joinable thread destroyed would terminate the
+    // host. A thread that cannot be started (a pids limit) leaves its share to the others.
+    struct JoinAll {
+        std::vector<std::thread>& threads;
+        ~JoinAll() {
+            for (auto& thread : threads)
+                if (thread.joinable()) thread.join();
+        }
+    } join_all{threads};
+    try {
+        for (size_t t = 0; t < helpers; ++t) threads.emplace_back(work, false);
+    } catch (const std::system_error&) {
+    }
+    try {
+        work(true);
+    } catch (...) {
+        stop = true;
+        throw;
+    }
     for (auto& thread : threads) thread.join();
     if (failure) std::rethrow_exception(failure);
     if (was_cancelled) return {};

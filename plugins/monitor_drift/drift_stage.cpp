@@ -129,7 +129,11 @@ std::vector<std::string> pick_columns(const DriftConfig& config, const Table& re
         if (std::find(names.begin(), names.end(), column) == names.end())
             throw std::invalid_argument("per_column." + column + ": no such column among those compared (" + join(names) + ")");
     if (!config.prediction.empty() && std::find(names.begin(), names.end(), config.prediction) == names.end())
-        throw std::invalid_argument("prediction: no column '" + config.prediction + "' in both tables");
+        throw std::invalid_argument(
+            "prediction: no column '" + config.prediction + "' " +
+            (config.columns.empty() || !reference.find(config.prediction) || !current.find(config.prediction)
+                 ? std::string("in both tables")
+                 : "among the listed columns (add it to columns)"));
     for (const auto& name : names) {
         const auto ref_type = reference.column(name).type(), cur_type = current.column(name).type();
         if (!drift::comparable(ref_type, cur_type))

@@ -5,6 +5,7 @@
 #include <trellis/artifacts.hpp>
 
 #include <cmath>
+#include <limits>
 #include <optional>
 
 using trellis::Column;
@@ -374,6 +375,8 @@ TEST_CASE("monitor.drift: errors name the key, column or table at fault") {
         {data, data, {{"per_column", nlohmann::json::array({1})}},
          "per_column: expected a table of column = method or column = { method = ..., threshold = ... }, not [1]"},
         {data, data, {{"prediction", "y"}}, "prediction: no column 'y' in both tables"},
+        {data, data, {{"columns", {"x"}}, {"prediction", "s"}},
+         "prediction: no column 's' among the listed columns (add it to columns)"},
         {data, data, {{"columns", {"s"}}, {"method", "ks"}},
          "column 's': ks compares numbers, and the column is string; use chisquare, jensenshannon or psi"},
         {data, other, nlohmann::json::object(), "column 'n' is int in the reference table but string in the current table"},
@@ -388,6 +391,21 @@ TEST_CASE("monitor.drift: errors name the key, column or table at fault") {
         CHECK(run.outcome.status == TRELLIS_ERR_INVALID);
         CHECK(run.outcome.message == c.message);
     }
+}
+
+TEST_CASE("monitor.drift: an infinite value leaves no Wasserstein distance, which is reported as drift") {
+    std::vector<std::optional<double>> ref, cur;
+    for (int i = 0; i < 2000; ++i) {
+        ref.push_back(std::sin(i * 0.1));
+        cur.push_back(std::sin(i * 0.1) + 3);
+    }
+    ref.back() = std::numeric_limits<double>::infinity();
+    const auto run = drift(table({floats("f", ref)}), table({floats("f", cur)}));
+    REQUIRE(run.outcome.ok());
+    const auto& f = column_entry(run.report, "f");
+    CHECK(f["method"] == "wasserstein");
+    CHECK(f["drifted"] == true);
+    CHECK(f["note"] == "the distance is not finite: the column holds infinite or overflowing values");
 }
 
 TEST_CASE("monitor.drift: an int column compares with a float column of the same name") {

@@ -5,6 +5,7 @@
 #include "monitor/prediction_window.hpp"
 #include "util/duration.hpp"
 #include "util/json_text.hpp"
+#include "util/utc_time.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -66,14 +67,7 @@ double parse_time(const std::string& text, const std::string& option) {
                      "2026-12-07T10:30:00Z) or Unix seconds (@1796601600)");
 }
 
-std::string utc_text(double seconds) {
-    const auto whole = static_cast<std::time_t>(seconds);
-    std::tm parts{};
-    gmtime_r(&whole, &parts);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-    return text;
-}
+std::string utc_text(double seconds) { return core::utc_time_text(seconds, "%Y-%m-%dT%H:%M:%SZ"); }
 
 // RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled.
 std::string csv_field(const std::string& text) {

@@ -1,5 +1,7 @@
 #include "registry/model_card.hpp"
 
+#include "util/utc_time.hpp"
+
 #include "govern/audit_log.hpp"
 #include "store/artifact_store.hpp"
 #include "store/clock.hpp"
@@ -21,14 +23,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string utc(double seconds) {
-    const auto whole = static_cast<std::time_t>(seconds);
-    std::tm tm{};
-    gmtime_r(&whole, &tm);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    return text;
-}
+std::string utc(double seconds) { return core::utc_time_text(seconds, "%Y-%m-%d %H:%M:%S UTC"); }
 
 std::string number(const json& value) {
     if (!value.is_number()) return value.is_null() ? "-" : value.dump();

@@ -72,16 +72,12 @@ std::vector<Bin> quantile_bins(const SortedValues& reference, const SortedValues
 
 std::vector<Bin> value_bins(const SortedValues& reference, const SortedValues& current) {
     std::vector<Bin> out;
-    const auto& a = reference.values;
-    const auto& b = current.values;
-    size_t i = 0, j = 0;
-    while (i < a.size() || j < b.size()) {
-        const double value = j >= b.size() || (i < a.size() && a[i] <= b[j]) ? a[i] : b[j];
-        Bin bin{short_number(value)};
-        while (i < a.size() && a[i] == value) ++i, ++bin.reference;
-        while (j < b.size() && b[j] == value) ++j, ++bin.current;
-        out.push_back(std::move(bin));
-    }
+    size_t before_i = 0, before_j = 0;
+    for_each_distinct_value(reference.values, current.values, [&](double value, size_t i, size_t j) {
+        out.push_back({short_number(value), i - before_i, j - before_j});
+        before_i = i;
+        before_j = j;
+    });
     return out;
 }
 

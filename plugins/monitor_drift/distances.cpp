@@ -1,5 +1,7 @@
 #include "distances.hpp"
 
+#include "sorted_values.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -25,18 +27,14 @@ double wasserstein_distance(const std::vector<double>& reference, const std::vec
     if (n1 == 0 || n2 == 0) throw std::invalid_argument("wasserstein_distance: a sample is empty");
     const double d1 = static_cast<double>(n1), d2 = static_cast<double>(n2);
     // Between one distinct value and the next both CDFs are flat: add |F1 - F2| times the gap.
-    size_t i = 0, j = 0;
-    double sum = 0, previous = 0;
+    double sum = 0, previous = 0, previous_gap = 0;
     bool started = false;
-    while (i < n1 || j < n2) {
-        const double value = j >= n2 || (i < n1 && reference[i] <= current[j]) ? reference[i] : current[j];
-        if (started)
-            sum += std::abs(static_cast<double>(i) / d1 - static_cast<double>(j) / d2) * (value - previous);
-        while (i < n1 && reference[i] == value) ++i;
-        while (j < n2 && current[j] == value) ++j;
+    for_each_distinct_value(reference, current, [&](double value, size_t i, size_t j) {
+        if (started) sum += previous_gap * (value - previous);
+        previous_gap = std::abs(static_cast<double>(i) / d1 - static_cast<double>(j) / d2);
         previous = value;
         started = true;
-    }
+    });
     return sum;
 }
 

@@ -1,6 +1,7 @@
 #include "ks_test.hpp"
 
 #include "kolmogorov.hpp"
+#include "sorted_values.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -87,15 +88,11 @@ double ks_two_sample_p_value(double d, size_t n1, size_t n2, bool* exact) {
 KsResult ks_two_sample(const std::vector<double>& reference, const std::vector<double>& current) {
     const size_t n1 = reference.size(), n2 = current.size();
     if (n1 == 0 || n2 == 0) throw std::invalid_argument("ks_two_sample: a sample is empty");
-    // The empirical CDFs differ most just after some data value: walk both samples' distinct
-    // values in order, stepping past ties on both sides before comparing.
+    // The empirical CDFs differ most just after some data value, once its ties on both sides
+    // are passed.
     const double d1 = static_cast<double>(n1), d2 = static_cast<double>(n2);
     double highest = 0, lowest = 0, at_highest = reference.front(), at_lowest = reference.front();
-    size_t i = 0, j = 0;
-    while (i < n1 || j < n2) {
-        const double value = j >= n2 || (i < n1 && reference[i] <= current[j]) ? reference[i] : current[j];
-        while (i < n1 && reference[i] == value) ++i;
-        while (j < n2 && current[j] == value) ++j;
+    for_each_distinct_value(reference, current, [&](double value, size_t i, size_t j) {
         const double difference = static_cast<double>(i) / d1 - static_cast<double>(j) / d2;
         if (difference > highest) {
             highest = difference;
@@ -105,7 +102,7 @@ KsResult ks_two_sample(const std::vector<double>& reference, const std::vector<d
             lowest = difference;
             at_lowest = value;
         }
-    }
+    });
     KsResult result;
     const double below = std::clamp(-lowest, 0.0, 1.0);
     result.statistic = below > highest ? below : highest;

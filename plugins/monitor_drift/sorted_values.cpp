@@ -75,18 +75,6 @@ void sort_keys(uint64_t* keys, uint64_t* scratch, size_t n, double* out) { sort_
 
 } // namespace
 
-void radix_sort(std::vector<double>& values) {
-    const size_t n = values.size();
-    if (n < radix_threshold || n > UINT32_MAX) { // the counters are 32-bit
-        std::sort(values.begin(), values.end());
-        return;
-    }
-    // Not value-initialised: every key is written before it is read.
-    const std::unique_ptr<uint64_t[]> keys(new uint64_t[n]), scratch(new uint64_t[n]);
-    for (size_t i = 0; i < n; ++i) keys[i] = key_of(values[i]);
-    sort_keys(keys.get(), scratch.get(), n, values.data());
-}
-
 SortedValues sorted_values(const trellis::Column& column) {
     SortedValues out;
     const size_t n = column.size();

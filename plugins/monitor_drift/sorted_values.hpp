@@ -20,7 +20,18 @@ struct SortedValues {
 /// fraction of a comparison sort's time, which is what makes whole-window exact tests affordable.
 SortedValues sorted_values(const trellis::Column& column);
 
-/// Sorts `values` (no NaN) ascending in place with the same radix sort.
-void radix_sort(std::vector<double>& values);
+/// Walks the distinct values of two ascending samples (no NaN) in order and calls
+/// visit(value, i, j) once per value, after every copy of it on both sides: i and j are how many
+/// values of each sample are <= value. KS, Wasserstein and per-value bins are all this walk.
+template <typename Visit>
+void for_each_distinct_value(const std::vector<double>& a, const std::vector<double>& b, Visit&& visit) {
+    size_t i = 0, j = 0;
+    while (i < a.size() || j < b.size()) {
+        const double value = j >= b.size() || (i < a.size() && a[i] <= b[j]) ? a[i] : b[j];
+        while (i < a.size() && a[i] == value) ++i;
+        while (j < b.size() && b[j] == value) ++j;
+        visit(value, i, j);
+    }
+}
 
 } // namespace drift

@@ -77,15 +77,18 @@ std::string csv_field(const std::string& text) {
     return out + "\"";
 }
 
+// All 17 digits, so a CSV reader gets back the exact double.
+std::string exact_number(double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", value);
+    return text;
+}
+
 std::string cell(const Column& column, size_t row) {
     if (column.is_null(row)) return "";
     switch (column.type()) {
     case ColumnType::Int64: return std::to_string(column.int_at(row));
-    case ColumnType::Float64: {
-        char text[32];
-        std::snprintf(text, sizeof text, "%.17g", column.float_at(row));
-        return text;
-    }
+    case ColumnType::Float64: return exact_number(column.float_at(row));
     case ColumnType::Bool: return column.bool_at(row) ? "true" : "false";
     case ColumnType::String: return csv_field(std::string(column.string_at(row)));
     }
@@ -102,10 +105,8 @@ void write_csv(const monitor::PredictionWindow& window, const std::string& path)
     for (const auto& column : window.outputs.columns())
         out << "," << csv_field(window.inputs.find(column.name()) ? "output." + column.name() : column.name());
     out << "\n";
-    char time[32];
     for (size_t r = 0; r < window.request_ids.size(); ++r) {
-        std::snprintf(time, sizeof time, "%.17g", window.times[r]);
-        out << csv_field(window.request_ids[r]) << "," << time << "," << window.versions[r] << "," << window.variants[r];
+        out << csv_field(window.request_ids[r]) << "," << exact_number(window.times[r]) << "," << window.versions[r] << "," << window.variants[r];
         for (const auto& column : window.inputs.columns()) out << "," << cell(column, r);
         for (const auto& column : window.outputs.columns()) out << "," << cell(column, r);
         out << "\n";

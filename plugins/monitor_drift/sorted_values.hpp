@@ -16,7 +16,7 @@ struct SortedValues {
 };
 
 /// Reads an Int64 or Float64 column into ascending order. Ints become doubles; -0.0 becomes 0.0,
-/// so equal values are adjacent. A radix sort: a million values take a few milliseconds, a
+/// so equal values are adjacent. A radix sort: a million values take about 15 ms, a
 /// fraction of a comparison sort's time, which is what makes whole-window exact tests affordable.
 SortedValues sorted_values(const trellis::Column& column);
 

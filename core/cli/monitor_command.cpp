@@ -2,6 +2,7 @@
 
 #include "cli/exit_codes.hpp"
 #include "cli/governance_view.hpp"
+#include "monitor/labels.hpp"
 #include "monitor/prediction_window.hpp"
 #include "util/duration.hpp"
 #include "util/json_text.hpp"
@@ -29,6 +30,13 @@ struct WindowArgs {
     std::optional<std::string> variant;
     bool shadow = false;
     std::optional<std::string> csv;
+    bool labels = false;
+    bool json = false;
+};
+
+struct LabelArgs {
+    std::string endpoint;
+    std::string file;
     bool json = false;
 };
 
@@ -96,19 +104,21 @@ std::string cell(const Column& column, size_t row) {
 }
 
 // The window as one CSV: request_id, time, version, variant, then the inputs, then the outputs
-// (an output named like an input is written as output.NAME).
-void write_csv(const monitor::PredictionWindow& window, const std::string& path) {
+// (an output named like an input is written as output.NAME), then the labels if asked for.
+void write_csv(const monitor::PredictionWindow& window, const Column* labels, const std::string& path) {
     std::ofstream out(path, std::ios::trunc);
     if (!out) throw UsageError("--csv: cannot write " + path);
     out << "request_id,time,version,variant";
     for (const auto& column : window.inputs.columns()) out << "," << csv_field(column.name());
     for (const auto& column : window.outputs.columns())
         out << "," << csv_field(window.inputs.find(column.name()) ? "output." + column.name() : column.name());
+    if (labels) out << "," << csv_field(labels->name());
     out << "\n";
     for (size_t r = 0; r < window.request_ids.size(); ++r) {
         out << csv_field(window.request_ids[r]) << "," << exact_number(window.times[r]) << "," << window.versions[r] << "," << window.variants[r];
         for (const auto& column : window.inputs.columns()) out << "," << cell(column, r);
         for (const auto& column : window.outputs.columns()) out << "," << cell(column, r);
+        if (labels) out << "," << cell(*labels, r);
         out << "\n";
     }
     if (!out.flush()) throw UsageError("--csv: cannot write " + path);
@@ -134,7 +144,12 @@ int show_window(CliContext& context, const WindowArgs& args) {
         for (const auto& reason : window.skipped) std::cerr << "trellis: warning: skipped " << reason << "\n";
         if (window.skipped_lines > window.skipped.size())
             std::cerr << "trellis: warning: skipped " << window.skipped_lines - window.skipped.size() << " more lines\n";
-        if (args.csv) write_csv(window, *args.csv);
+        std::optional<Column> labels;
+        if (args.labels) {
+            const std::string name = window.inputs.find("label") || window.outputs.find("label") ? "label.true" : "label";
+            labels = monitor::window_labels(store.db(), args.endpoint, window.request_ids, window.request_rows, name);
+        }
+        if (args.csv) write_csv(window, labels ? &*labels : nullptr, *args.csv);
 
         const size_t rows = window.request_ids.size();
         std::map<int64_t, size_t> by_version;
@@ -150,6 +165,10 @@ int show_window(CliContext& context, const WindowArgs& args) {
             for (const auto& [version, count] : by_version) out["versions"][std::to_string(version)] = count;
             out["first"] = rows ? json(window.times.front()) : json(nullptr);
             out["last"] = rows ? json(window.times.back()) : json(nullptr);
+            if (labels) {
+                out["labelled"] = rows - labels->null_count();
+                out["unlabelled"] = labels->null_count();
+            }
             if (args.csv) out["csv"] = *args.csv;
             std::cout << core::dump_json(out, 2) << "\n";
             return exit_ok;
@@ -166,8 +185,37 @@ int show_window(CliContext& context, const WindowArgs& args) {
             for (size_t c = 0; c < window.outputs.num_columns(); ++c)
                 std::cout << (c ? ", " : "") << window.outputs.column_names()[c];
             std::cout << "\n";
+            if (labels)
+                std::cout << "  labels: " << rows - labels->null_count() << " rows labelled, " << labels->null_count()
+                          << " still unlabelled\n";
         }
         if (args.csv) std::cout << "wrote " << *args.csv << "\n";
+        return exit_ok;
+    });
+}
+
+int post_labels(CliContext& context, const LabelArgs& args) {
+    return with_governance_errors([&] {
+        auto store = open_governed(context, false);
+        store.gov().require(govern::Role::Developer, "add labels to endpoint " + args.endpoint);
+        std::vector<monitor::Label> labels;
+        try {
+            labels = monitor::read_label_file(args.file);
+        } catch (const monitor::LabelError& e) {
+            throw UsageError(e.what());
+        }
+        if (labels.empty()) throw UsageError(args.file + ": holds no labels");
+        const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+        const auto written = monitor::store_labels(store.db(), args.endpoint, labels, store.gov().who().name, now);
+        if (args.json) {
+            std::cout << core::dump_json(json{{"endpoint", args.endpoint}, {"file", args.file}, {"accepted", labels.size()},
+                                              {"inserted", written.inserted}, {"replaced", written.replaced}},
+                                         2)
+                      << "\n";
+        } else {
+            std::cout << "endpoint " << args.endpoint << ": stored " << labels.size() << " labels from " << args.file << " ("
+                      << written.inserted << " new, " << written.replaced << " replacing earlier ones)\n";
+        }
         return exit_ok;
     });
 }
@@ -188,8 +236,19 @@ void add_monitor_command(CLI::App& app, std::function<CliContext&()> context, st
         ->check(CLI::IsMember({"primary", "canary", "shadow", "version"}));
     window->add_flag("--shadow", args->shadow, "Include shadow answers (never returned to clients)");
     window->add_option("--csv", args->csv, "Write the rows to this CSV file (request_id, time, version, variant, inputs, outputs)");
+    window->add_flag("--labels", args->labels, "Join the delayed labels (a label column; counts of labelled rows)");
     window->add_flag("--json", args->json, "Print the summary as JSON");
     window->callback([context, args, &action] { action = [context, args] { return show_window(context(), *args); }; });
+
+    auto label_args = std::make_shared<LabelArgs>();
+    auto* labels = monitor->add_subcommand("labels", "Store delayed labels (ground truth) for an endpoint's predictions, "
+                                                     "from a CSV, JSON Lines or JSON file");
+    labels->add_option("endpoint", label_args->endpoint, "Endpoint name, as in the deployment file")->required();
+    labels->add_option("file", label_args->file, "CSV with request_id, label (and row) columns; .jsonl; or .json")->required();
+    labels->add_flag("--json", label_args->json, "Print the outcome as JSON");
+    labels->callback([context, label_args, &action] {
+        action = [context, label_args] { return post_labels(context(), *label_args); };
+    });
 }
 
 } // namespace trellis::cli

@@ -172,6 +172,7 @@ PredictionWindow read_prediction_window(const std::filesystem::path& predictions
                 const std::string request_id = record.at("request_id").get<std::string>();
                 for (size_t r = 0; r < rows; ++r) {
                     window.request_ids.push_back(request_id);
+                    window.request_rows.push_back(static_cast<int64_t>(r));
                     window.versions.push_back(version);
                     window.variants.push_back(variant);
                     window.times.push_back(time);
@@ -191,6 +192,7 @@ PredictionWindow read_prediction_window(const std::filesystem::path& predictions
         inputs.keep_last(keep);
         outputs.keep_last(keep);
         window.request_ids.erase(window.request_ids.begin(), window.request_ids.begin() + drop);
+        window.request_rows.erase(window.request_rows.begin(), window.request_rows.begin() + drop);
         window.versions.erase(window.versions.begin(), window.versions.begin() + drop);
         window.variants.erase(window.variants.begin(), window.variants.begin() + drop);
         window.times.erase(window.times.begin(), window.times.begin() + drop);

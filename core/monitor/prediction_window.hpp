@@ -35,6 +35,7 @@ struct PredictionWindow {
     Table inputs;
     Table outputs;
     std::vector<std::string> request_ids;
+    std::vector<int64_t> request_rows; // the row within its request, which labels name
     std::vector<int64_t> versions;
     std::vector<std::string> variants;
     std::vector<double> times;

@@ -1,6 +1,7 @@
 #include "serve/inference_server.hpp"
 
 #include "govern/access.hpp"
+#include "monitor/labels.hpp"
 #include "registry/model_registry.hpp"
 #include "serve/rollout_state.hpp"
 #include "store/artifact_store.hpp"
@@ -110,6 +111,16 @@ std::optional<std::string> bearer_token(const http::Request& request) {
     const std::string_view value(header->value().data(), header->value().size());
     if (value.size() <= 7 || value[6] != ' ' || !boost::beast::iequals(boost::beast::string_view(value.data(), 6), "Bearer")) return std::nullopt;
     return std::string(value.substr(7));
+}
+
+// An unknown, expired or revoked token is not authenticated (401); a weak role is forbidden (403).
+http::Response access_denied_response(const http::Request& request, const govern::AccessDenied& denied) {
+    std::string message = denied.what();
+    const bool unauthenticated = denied.reason() == govern::AccessDenied::Reason::Unauthenticated;
+    if (message.starts_with("TRELLIS_TOKEN")) message.replace(0, 13, "the bearer token");
+    auto response = error_response(request, unauthenticated ? 401 : 403, message);
+    if (unauthenticated) response.set(beast_http::field::www_authenticate, "Bearer error=\"invalid_token\"");
+    return response;
 }
 
 } // namespace
@@ -502,7 +513,47 @@ http::Response InferenceServer::handle(const http::Request& request) {
         if (auto refused = only(beast_http::verb::post)) return *refused;
         return infer(request, *endpoint, *routing, pinned);
     }
+    if (parts.size() == 4 && parts[3] == "labels") {
+        if (auto refused = only(beast_http::verb::post)) return *refused;
+        return post_labels(request, *endpoint);
+    }
     return error_response(request, 404, "no such path: " + std::string(request.target()));
+}
+
+http::Response InferenceServer::post_labels(const http::Request& request, const Endpoint& endpoint) {
+    const auto token = bearer_token(request);
+    if (!token) {
+        auto response = error_response(request, 401, "posting labels needs a token: Authorization: Bearer <token> "
+                                                     "(trellis token create)");
+        response.set(beast_http::field::www_authenticate, "Bearer");
+        return response;
+    }
+    try {
+        // Checked before the body: a caller without the right may not learn what the body lacks.
+        store::MetadataStore metadata(context_.store_root);
+        govern::Governance governance(metadata.db(), context_.store_root, token, unix_now());
+        governance.require(govern::Role::Developer, "post labels to endpoint " + endpoint.spec.name);
+        json body;
+        try {
+            body = json::parse(request.body());
+        } catch (const json::exception& e) {
+            return error_response(request, 400, std::string("request body is not valid JSON: ") + e.what());
+        }
+        std::vector<monitor::Label> labels;
+        try {
+            labels = monitor::parse_label_body(body);
+        } catch (const monitor::LabelError& e) {
+            return error_response(request, 400, e.what());
+        }
+        const auto written = monitor::store_labels(metadata.db(), endpoint.spec.name, labels, governance.who().name, unix_now());
+        metrics_.labels_received(endpoint.spec.name, labels.size());
+        return json_response(request, 200, {{"endpoint", endpoint.spec.name}, {"accepted", labels.size()},
+                                            {"inserted", written.inserted}, {"replaced", written.replaced}});
+    } catch (const govern::AccessDenied& e) {
+        return access_denied_response(request, e);
+    } catch (const std::exception& e) {
+        return error_response(request, 500, e.what());
+    }
 }
 
 InferenceServer::Chosen InferenceServer::choose(const Endpoint& endpoint, const Routing& routing,
@@ -665,13 +716,7 @@ http::Response InferenceServer::handle_admin(const http::Request& request, const
         refresh(*endpoint, false); // this server applies it now; others at their next reload
         return json_response(request, 200, routing_json(*endpoint));
     } catch (const govern::AccessDenied& e) {
-        std::string message = e.what();
-        // An unknown, expired or revoked token is not authenticated; a weak role is forbidden.
-        const bool unauthenticated = e.reason() == govern::AccessDenied::Reason::Unauthenticated;
-        if (message.starts_with("TRELLIS_TOKEN")) message.replace(0, 13, "the bearer token");
-        auto response = error_response(request, unauthenticated ? 401 : 403, message);
-        if (unauthenticated) response.set(beast_http::field::www_authenticate, "Bearer error=\"invalid_token\"");
-        return response;
+        return access_denied_response(request, e);
     } catch (const registry::RegistryError& e) {
         return error_response(request, 400, e.what());
     } catch (const std::exception& e) {

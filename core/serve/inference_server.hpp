@@ -102,6 +102,8 @@ private:
     void audit(store::Database& db, const std::string& action, const std::string& object, const nlohmann::json& before,
                const nlohmann::json& after);
     http::Response handle(const http::Request& request);
+    // POST /v2/models/<endpoint>/labels: delayed labels into the store (monitor/labels.hpp).
+    http::Response post_labels(const http::Request& request, const Endpoint& endpoint);
     http::Response handle_admin(const http::Request& request, const std::vector<std::string>& parts);
     http::Response infer(const http::Request& request, Endpoint& endpoint, const Routing& routing,
                          std::optional<Chosen> pinned);

@@ -55,14 +55,18 @@ void ServeMetrics::observe(const std::string& endpoint, int64_t version, const s
         if (seconds <= latency_buckets[i]) s.buckets[i].fetch_add(1, std::memory_order_relaxed);
 }
 
-void ServeMetrics::increment(std::map<std::string, int64_t>& counts, const std::string& endpoint) {
+void ServeMetrics::increment(std::map<std::string, int64_t>& counts, const std::string& endpoint, int64_t by) {
     std::unique_lock lock(mutex_);
-    ++counts[endpoint];
+    counts[endpoint] += by;
 }
 
 void ServeMetrics::load_failed(const std::string& endpoint) { increment(load_failures_, endpoint); }
 
 void ServeMetrics::shadow_dropped(const std::string& endpoint) { increment(shadow_drops_, endpoint); }
+
+void ServeMetrics::labels_received(const std::string& endpoint, size_t count) {
+    increment(labels_, endpoint, static_cast<int64_t>(count));
+}
 
 std::string ServeMetrics::render(const ExternalCounters& external) const {
     std::string out;
@@ -107,6 +111,9 @@ std::string ServeMetrics::render(const ExternalCounters& external) const {
     counter_header(out, "trellis_shadow_dropped_total", "Shadow copies of requests dropped because the shadow queue was full.");
     for (const auto& [endpoint, count] : shadow_drops_)
         out += "trellis_shadow_dropped_total{endpoint=\"" + label(endpoint) + "\"} " + std::to_string(count) + "\n";
+    counter_header(out, "trellis_labels_received_total", "Delayed labels posted to the endpoint and stored.");
+    for (const auto& [endpoint, count] : labels_)
+        out += "trellis_labels_received_total{endpoint=\"" + label(endpoint) + "\"} " + std::to_string(count) + "\n";
     counter_header(out, "trellis_prediction_log_records_total", "Records written to the prediction log.");
     out += "trellis_prediction_log_records_total " + std::to_string(external.log_written) + "\n";
     counter_header(out, "trellis_prediction_log_dropped_total",

@@ -36,6 +36,8 @@ public:
     void load_failed(const std::string& endpoint);
     // A shadow copy dropped because the shadow's queue was full.
     void shadow_dropped(const std::string& endpoint);
+    // Labels stored from a POST to the endpoint's labels path.
+    void labels_received(const std::string& endpoint, size_t count);
     // The exposition text.
     std::string render(const ExternalCounters& external) const;
 
@@ -47,12 +49,13 @@ private:
     };
     using Key = std::tuple<std::string, int64_t, std::string, int>; // endpoint, version, variant, status
     Series& series(const std::string& endpoint, int64_t version, const std::string& variant, int status);
-    void increment(std::map<std::string, int64_t>& counts, const std::string& endpoint);
+    void increment(std::map<std::string, int64_t>& counts, const std::string& endpoint, int64_t by = 1);
 
     mutable std::shared_mutex mutex_;
     std::map<Key, std::unique_ptr<Series>, std::less<>> series_;
     std::map<std::string, int64_t> load_failures_;
     std::map<std::string, int64_t> shadow_drops_;
+    std::map<std::string, int64_t> labels_;
 };
 
 } // namespace trellis::serve

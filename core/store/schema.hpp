@@ -285,8 +285,24 @@ CREATE TABLE serve_rollouts (
 );
 )SQL";
 
+// Version 6: delayed labels, the ground truth that arrives after a prediction (posted to the
+// server or given to `trellis monitor labels`), joined to the prediction log by request id. A
+// later label for the same row replaces the earlier one: a correction, not a second truth.
+inline constexpr std::string_view schema_v6 = R"SQL(
+CREATE TABLE prediction_labels (
+  endpoint    TEXT NOT NULL,                 -- the endpoint that answered the request
+  request_id  TEXT NOT NULL,                 -- the request's id, as in the prediction log
+  row         INTEGER NOT NULL DEFAULT 0,    -- the row within the request (0 for one-row requests)
+  label       TEXT NOT NULL,                 -- JSON: a number, string or true/false
+  received_at REAL NOT NULL,
+  received_by TEXT NOT NULL,                 -- the identity that sent it
+  PRIMARY KEY (endpoint, request_id, row)
+) WITHOUT ROWID;
+CREATE INDEX prediction_labels_by_time ON prediction_labels(endpoint, received_at);
+)SQL";
+
 // migrations[i] takes a database from version i to version i + 1.
-inline constexpr std::string_view migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
-inline constexpr int schema_version = 5;
+inline constexpr std::string_view migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6};
+inline constexpr int schema_version = 6;
 
 } // namespace trellis::store

@@ -134,11 +134,22 @@ inline void restore_files(const std::vector<std::pair<fs::path, std::string>>& o
     for (const auto& [path, bytes] : originals) std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
-// A V2 request with one [rows, 30] FP32 tensor of the first `rows` rows of the data.
-inline std::string matrix_request(size_t rows) {
+// An API token with `role`, for identity ops-<role>.
+inline std::string make_token(const Sandbox& sandbox, const std::string& role) {
+    const auto made = sandbox.run("tokens create --name ops-" + role + " --role " + role + " --json");
+    INFO(made.out << made.err);
+    REQUIRE(made.exit_code == 0);
+    return made.json().at("token").get<std::string>();
+}
+
+// A V2 request with one [rows, 30] FP32 tensor of the first `rows` rows of the data (from row
+// `first` on), with request id `id`.
+inline std::string matrix_request(size_t rows, const std::string& id = "req-1", size_t first = 0) {
     std::ifstream in(breast_cancer_csv());
     std::string line;
     std::getline(in, line);
+    for (size_t skip = 0; skip < first && std::getline(in, line); ++skip) {
+    }
     nlohmann::json data = nlohmann::json::array();
     for (size_t r = 0; r < rows && std::getline(in, line); ++r) {
         std::istringstream fields(line);
@@ -147,7 +158,7 @@ inline std::string matrix_request(size_t rows) {
         for (int c = 0; c < 30 && std::getline(fields, value, ','); ++c) row.push_back(std::stod(value));
         data.push_back(row);
     }
-    return nlohmann::json{{"id", "req-1"}, {"inputs", {{{"name", "input-0"}, {"shape", {rows, 30}}, {"datatype", "FP32"}, {"data", data}}}}}.dump();
+    return nlohmann::json{{"id", id}, {"inputs", {{{"name", "input-0"}, {"shape", {rows, 30}}, {"datatype", "FP32"}, {"data", data}}}}}.dump();
 }
 
 } // namespace trellis::testing

@@ -75,13 +75,6 @@ std::string served_version(const Sandbox& sandbox, const Server& server, const s
     return reply.parsed().at("model_version").get<std::string>();
 }
 
-std::string make_token(const Sandbox& sandbox, const std::string& role) {
-    const auto made = sandbox.run("tokens create --name ops-" + role + " --role " + role + " --json");
-    INFO(made.out << made.err);
-    REQUIRE(made.exit_code == 0);
-    return made.json().at("token").get<std::string>();
-}
-
 // Every prediction log record of the endpoint.
 std::vector<json> prediction_log(const Sandbox& sandbox, const std::string& endpoint = "cancer") {
     std::vector<json> records;

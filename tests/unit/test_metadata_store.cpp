@@ -151,7 +151,7 @@ TEST_CASE("A fresh metadata store is at the newest schema version in WAL mode", 
         MetadataStore store(root);
         CHECK(store.version() == trellis::store::schema_version);
         CHECK(store.version() == 5);
-        CHECK(scalar(store.db(), "PRAGMA user_version") == "5");
+        CHECK(scalar(store.db(), "PRAGMA user_version") == "6");
         CHECK(scalar(store.db(), "PRAGMA journal_mode") == "wal");
         CHECK(scalar(store.db(), "PRAGMA foreign_keys") == "1");
         CHECK(scalar(store.db(), "PRAGMA synchronous") == "2"); // FULL
@@ -169,7 +169,7 @@ TEST_CASE("A version 1 metadata store migrates to the newest version and keeps i
     write_v1_store(temp.path());
     MetadataStore store(temp.path());
     CHECK(store.version() == 5);
-    CHECK(scalar(store.db(), "PRAGMA user_version") == "5");
+    CHECK(scalar(store.db(), "PRAGMA user_version") == "6");
     const auto run = store.find_run("old-run");
     REQUIRE(run);
     CHECK(run->status == "succeeded");
@@ -186,19 +186,19 @@ TEST_CASE("A metadata store from a newer trellis is refused", "[metadata_store]"
     write_v1_store(temp.path());
     {
         Database db(MetadataStore::database_path(temp.path()));
-        db.exec("PRAGMA user_version = 6");
+        db.exec("PRAGMA user_version = 7");
     }
     REQUIRE_THROWS_MATCHES(MetadataStore(temp.path()), StoreError,
                            Catch::Matchers::Predicate<StoreError>([](const StoreError& error) {
                                const std::string message = error.what();
                                return message.find("metadata.db") != std::string::npos &&
-                                      message.find("written by a newer trellis (schema version 6; this trellis "
-                                                   "knows up to 5)") != std::string::npos &&
+                                      message.find("written by a newer trellis (schema version 7; this trellis "
+                                                   "knows up to 6)") != std::string::npos &&
                                       message.find('\n') == std::string::npos;
                            }));
     // Refused without touching it.
     Database db(MetadataStore::database_path(temp.path()));
-    CHECK(scalar(db, "PRAGMA user_version") == "6");
+    CHECK(scalar(db, "PRAGMA user_version") == "7");
 }
 
 TEST_CASE("A garbage metadata.db is refused as damaged", "[metadata_store]") {

@@ -103,22 +103,14 @@ std::string cell(const Column& column, size_t row) {
     return "";
 }
 
-// The window as one CSV: request_id, time, version, variant, then the inputs, then the outputs
-// (an output named like an input is written as output.NAME), then the labels if asked for.
-void write_csv(const monitor::PredictionWindow& window, const Column* labels, const std::string& path) {
+// A table as RFC 4180 CSV, numbers exact.
+void write_csv(const Table& table, const std::string& path) {
     std::ofstream out(path, std::ios::trunc);
     if (!out) throw UsageError("--csv: cannot write " + path);
-    out << "request_id,time,version,variant";
-    for (const auto& column : window.inputs.columns()) out << "," << csv_field(column.name());
-    for (const auto& column : window.outputs.columns())
-        out << "," << csv_field(window.inputs.find(column.name()) ? "output." + column.name() : column.name());
-    if (labels) out << "," << csv_field(labels->name());
+    for (size_t c = 0; c < table.num_columns(); ++c) out << (c ? "," : "") << csv_field(table.column(c).name());
     out << "\n";
-    for (size_t r = 0; r < window.request_ids.size(); ++r) {
-        out << csv_field(window.request_ids[r]) << "," << exact_number(window.times[r]) << "," << window.versions[r] << "," << window.variants[r];
-        for (const auto& column : window.inputs.columns()) out << "," << cell(column, r);
-        for (const auto& column : window.outputs.columns()) out << "," << cell(column, r);
-        if (labels) out << "," << cell(*labels, r);
+    for (size_t r = 0; r < table.num_rows(); ++r) {
+        for (size_t c = 0; c < table.num_columns(); ++c) out << (c ? "," : "") << cell(table.column(c), r);
         out << "\n";
     }
     if (!out.flush()) throw UsageError("--csv: cannot write " + path);
@@ -149,7 +141,7 @@ int show_window(CliContext& context, const WindowArgs& args) {
             const std::string name = window.inputs.find("label") || window.outputs.find("label") ? "label.true" : "label";
             labels = monitor::window_labels(store.db(), args.endpoint, window.request_ids, window.request_rows, name);
         }
-        if (args.csv) write_csv(window, labels ? &*labels : nullptr, *args.csv);
+        if (args.csv) write_csv(monitor::window_table(window, labels ? &*labels : nullptr), *args.csv);
 
         const size_t rows = window.request_ids.size();
         std::map<int64_t, size_t> by_version;

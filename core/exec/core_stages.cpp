@@ -29,7 +29,32 @@ std::vector<StageManifest> make_manifests() {
                       "the model to use when NAME@ALIAS points at no version yet (the candidate, on a first run)"}};
     source.outputs = {{"model", "model", false, "the registered version's model artifact"}};
     source.config = {{"ref", "string", true, std::nullopt, "NAME@ALIAS, NAME:VERSION or NAME"}};
-    return {promote, source};
+
+    // The monitor's stages (monitor/monitor_stages.hpp): only trellis monitor runs them.
+    StageManifest window;
+    window.kind = "monitor";
+    window.name = StageNode::monitor_window_stage_name;
+    window.description = "The window of the endpoint's prediction log trellis monitor is checking: one row per "
+                         "predicted row with request_id, time, version, variant, the inputs, the outputs and the label";
+    window.outputs = {{"table", "table", false, "the window's rows"}};
+    window.config = {
+        {"previous", "bool", false, false, "the window before the one being checked, for comparing windows"},
+        {"labels", "bool", false, true, "join the delayed labels as a column (null where none has arrived)"},
+        {"label_column", "string", false, "label", "the labels' column name"},
+        {"shadow", "bool", false, false, "include the shadow's answers (variant shadow)"},
+    };
+
+    StageManifest reference;
+    reference.kind = "monitor";
+    reference.name = StageNode::monitor_reference_stage_name;
+    reference.description = "The data the served model learned from, found through its lineage: the table input of "
+                            "the stage that trained the version that answered most of the window";
+    reference.outputs = {{"table", "table", false, "the training table"}};
+    reference.config = {
+        {"model", "string", false, "", "NAME@ALIAS or NAME:VERSION whose training data to use instead"},
+        {"port", "string", false, "", "the trainer's input port holding the training data, when it had several tables"},
+    };
+    return {promote, source, window, reference};
 }
 
 } // namespace

@@ -22,6 +22,10 @@ AttemptResult RegistryStages::run(const StageNode& node, const std::map<std::str
     recorder_.flush();
     if (node.stage_name == StageNode::registered_model_stage_name) return registered_model(node, inputs);
     if (node.stage_name == StageNode::promote_stage_name) return promote(node, inputs);
+    if (node.stage_name == StageNode::monitor_window_stage_name || node.stage_name == StageNode::monitor_reference_stage_name)
+        return AttemptResult::failure(TRELLIS_ERR_INVALID,
+                                      "stage '" + node.stage_name + "' gives what trellis monitor is checking, so it runs only "
+                                      "under trellis monitor (trellis monitor run FILE --once)");
     return AttemptResult::failure(TRELLIS_ERR_NOT_FOUND, "no core stage '" + node.stage_name + "'");
 }
 

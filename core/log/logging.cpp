@@ -3,8 +3,10 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <unistd.h>
 #include <vector>
@@ -15,6 +17,7 @@ namespace {
 const char* const line_pattern = "%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v";
 std::mutex sinks_mutex;
 std::vector<spdlog::sink_ptr> sinks;
+std::map<std::string, spdlog::sink_ptr> file_sinks; // by file, for remove_file_sink
 spdlog::level::level_enum console_level = spdlog::level::info;
 
 bool colour_wanted() {
@@ -116,6 +119,25 @@ void add_file_sink(const std::filesystem::path& file) {
         sinks.push_back(sink);
     }
     spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& logger) { logger->sinks().push_back(sink); });
+    std::lock_guard lock(sinks_mutex);
+    file_sinks[file.string()] = sink;
+}
+
+void remove_file_sink(const std::filesystem::path& file) {
+    spdlog::sink_ptr sink;
+    {
+        std::lock_guard lock(sinks_mutex);
+        const auto found = file_sinks.find(file.string());
+        if (found == file_sinks.end()) return;
+        sink = found->second;
+        file_sinks.erase(found);
+        sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
+    }
+    spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& logger) {
+        auto& own = logger->sinks();
+        own.erase(std::remove(own.begin(), own.end(), sink), own.end());
+    });
+    sink->flush();
 }
 
 std::optional<spdlog::level::level_enum> parse_level(const std::string& text) {

@@ -34,6 +34,9 @@ bool console_shows(spdlog::level::level_enum level);
 
 // Also writes every logger's lines to `file` (a run's log file), at debug level and above.
 void add_file_sink(const std::filesystem::path& file);
+// Stops writing to `file` (added by add_file_sink): a process that runs many runs (trellis monitor)
+// gives each its own log.
+void remove_file_sink(const std::filesystem::path& file);
 
 // "trace", "debug", "info", "warn", "error", "critical", "off"; nothing for anything else.
 std::optional<spdlog::level::level_enum> parse_level(const std::string& text);

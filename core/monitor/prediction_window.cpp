@@ -87,6 +87,13 @@ public:
         for (auto& [name, column] : columns_) column.values.resize(rows_, nullptr);
     }
 
+    // Drops the newest `drop` rows.
+    void drop_last(size_t drop) {
+        drop = std::min(drop, rows_);
+        for (auto& [name, column] : columns_) column.values.resize(rows_ - drop);
+        rows_ -= drop;
+    }
+
     // Drops all but the last `keep` rows.
     void keep_last(size_t keep) {
         if (keep >= rows_) return;
@@ -160,6 +167,7 @@ PredictionWindow read_prediction_window(const std::filesystem::path& predictions
                 const double time = record.at("time").get<double>();
                 const std::string variant = record.at("variant").get<std::string>();
                 const int64_t version = record.at("version").get<int64_t>();
+                const std::string model = record.value("model", "");
                 if (record.at("status").get<int64_t>() != 200) continue;
                 if (query.since && time < *query.since) continue;
                 if (query.until && time >= *query.until) continue;
@@ -175,6 +183,7 @@ PredictionWindow read_prediction_window(const std::filesystem::path& predictions
                     window.request_rows.push_back(static_cast<int64_t>(r));
                     window.versions.push_back(version);
                     window.variants.push_back(variant);
+                    window.models.push_back(model);
                     window.times.push_back(time);
                     record_of_row.push_back(window.records);
                 }
@@ -186,6 +195,16 @@ PredictionWindow read_prediction_window(const std::filesystem::path& predictions
             }
         }
     }
+    if (query.skip_newest > 0) {
+        const size_t keep = window.request_ids.size() - std::min(query.skip_newest, window.request_ids.size());
+        inputs.drop_last(window.request_ids.size() - keep);
+        outputs.drop_last(window.request_ids.size() - keep);
+        for (auto* rows : {&window.request_ids, &window.variants, &window.models}) rows->resize(keep);
+        for (auto* rows : {&window.request_rows, &window.versions}) rows->resize(keep);
+        window.times.resize(keep);
+        record_of_row.resize(keep);
+        window.records = keep ? record_of_row.back() + 1 : 0;
+    }
     if (query.last_rows && window.request_ids.size() > *query.last_rows) {
         const size_t keep = *query.last_rows;
         const auto drop = static_cast<std::ptrdiff_t>(window.request_ids.size() - keep);
@@ -194,6 +213,7 @@ PredictionWindow read_prediction_window(const std::filesystem::path& predictions
         window.request_ids.erase(window.request_ids.begin(), window.request_ids.begin() + drop);
         window.request_rows.erase(window.request_rows.begin(), window.request_rows.begin() + drop);
         window.versions.erase(window.versions.begin(), window.versions.begin() + drop);
+        window.models.erase(window.models.begin(), window.models.begin() + drop);
         window.variants.erase(window.variants.begin(), window.variants.begin() + drop);
         window.times.erase(window.times.begin(), window.times.begin() + drop);
         window.records = record_of_row.back() - record_of_row[static_cast<size_t>(drop)] + 1;
@@ -201,6 +221,48 @@ PredictionWindow read_prediction_window(const std::filesystem::path& predictions
     window.inputs = inputs.build();
     window.outputs = outputs.build();
     return window;
+}
+
+namespace {
+
+// `column`'s values under another name (columns have no rename: they are append-only).
+Column renamed(const Column& column, const std::string& name) {
+    Column out(name, column.type());
+    out.reserve(column.size());
+    for (size_t r = 0; r < column.size(); ++r) {
+        if (column.is_null(r)) out.append_null();
+        else if (column.type() == ColumnType::Int64) out.append_int(column.int_at(r));
+        else if (column.type() == ColumnType::Float64) out.append_float(column.float_at(r));
+        else if (column.type() == ColumnType::Bool) out.append_bool(column.bool_at(r));
+        else out.append_string(column.string_at(r));
+    }
+    return out;
+}
+
+} // namespace
+
+Table window_table(const PredictionWindow& window, const Column* labels) {
+    Table table;
+    Column ids("request_id", ColumnType::String), times("time", ColumnType::Float64), versions("version", ColumnType::Int64),
+        variants("variant", ColumnType::String);
+    for (size_t r = 0; r < window.request_ids.size(); ++r) {
+        ids.append_string(window.request_ids[r]);
+        times.append_float(window.times[r]);
+        versions.append_int(window.versions[r]);
+        variants.append_string(window.variants[r]);
+    }
+    table.add_column(std::move(ids));
+    table.add_column(std::move(times));
+    table.add_column(std::move(versions));
+    table.add_column(std::move(variants));
+    // The log's own columns come first; a model column named like one of them is renamed too.
+    const auto taken = [&](const std::string& name) { return table.find(name) != nullptr; };
+    for (const auto& column : window.inputs.columns())
+        table.add_column(taken(column.name()) ? renamed(column, "input." + column.name()) : column);
+    for (const auto& column : window.outputs.columns())
+        table.add_column(taken(column.name()) ? renamed(column, "output." + column.name()) : column);
+    if (labels) table.add_column(*labels);
+    return table;
 }
 
 } // namespace trellis::monitor

@@ -20,6 +20,7 @@ struct WindowQuery {
     std::optional<double> since;     // Unix seconds, inclusive
     std::optional<double> until;     // Unix seconds, exclusive
     std::optional<size_t> last_rows; // the newest rows only, after the other filters
+    size_t skip_newest = 0;          // leave out this many newest rows first (the window before a count window)
     std::optional<int64_t> version;
     std::optional<std::string> variant; // primary, canary, shadow or version
     bool include_shadow = false;        // implied by variant = "shadow"
@@ -38,6 +39,7 @@ struct PredictionWindow {
     std::vector<int64_t> request_rows; // the row within its request, which labels name
     std::vector<int64_t> versions;
     std::vector<std::string> variants;
+    std::vector<std::string> models; // the registered model's name
     std::vector<double> times;
     size_t records = 0;                // log records that contributed rows
     size_t skipped_lines = 0;          // lines left out
@@ -51,5 +53,9 @@ struct PredictionWindow {
 // no log at all.
 PredictionWindow read_prediction_window(const std::filesystem::path& predictions_folder, const std::string& endpoint,
                                         const WindowQuery& query);
+
+// The window as one table: request_id, time, version, variant, then the inputs, then the outputs
+// (an output named like an input becomes output.NAME), then `labels` if given (same rows).
+Table window_table(const PredictionWindow& window, const Column* labels);
 
 } // namespace trellis::monitor

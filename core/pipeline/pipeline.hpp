@@ -94,8 +94,11 @@ struct StageNode {
     static constexpr const char* sweep_stage_name = "sweep";
     static constexpr const char* promote_stage_name = "govern.promote";
     static constexpr const char* registered_model_stage_name = "registry.model";
+    static constexpr const char* monitor_window_stage_name = "monitor.window";
+    static constexpr const char* monitor_reference_stage_name = "monitor.reference";
     static bool is_core_stage_name(const std::string& name) {
-        return name == promote_stage_name || name == registered_model_stage_name;
+        return name == promote_stage_name || name == registered_model_stage_name || name == monitor_window_stage_name ||
+               name == monitor_reference_stage_name;
     }
 };
 
@@ -128,6 +131,10 @@ struct Pipeline {
     std::string name;
     std::string description;
     nlohmann::json model_card = nlohmann::json::object(); // pipeline { model_card = {...} }
+    // monitor { endpoint = ..., ... }: the script is a monitoring policy (monitor/monitor_policy.hpp
+    // reads it); null for a plain pipeline.
+    nlohmann::json monitor;
+    SourceLocation monitor_where;
     std::string file; // the script as the user named it
     std::map<std::string, nlohmann::json> params; // final values, overrides applied
     std::vector<StageNode> stages;

@@ -378,6 +378,22 @@ nlohmann::json model_card_fields(const nlohmann::json& card) {
     return card;
 }
 
+// monitor { endpoint = "...", ... }: kept as JSON with where it was declared; trellis monitor
+// checks its keys (monitor/monitor_policy.hpp), so that their errors name this line.
+int l_monitor(lua_State* L) {
+    return lua_guarded(L, [L] {
+        auto& script = declaring(L, "monitor");
+        auto& pipeline = script.pipeline();
+        if (lua_type(L, 1) != LUA_TTABLE) throw std::invalid_argument("monitor takes a table { endpoint = \"...\", ... }");
+        if (!pipeline.monitor.is_null()) throw std::invalid_argument("monitor: declared twice; a script is one monitoring policy");
+        const LuaLocation where = lua_caller_location(L, 1);
+        pipeline.monitor = lua_to_json(L, 1, "monitor");
+        if (!pipeline.monitor.is_object()) throw std::invalid_argument("monitor takes a table of keys { endpoint = \"...\", ... }");
+        pipeline.monitor_where = {where.file, where.line};
+        return 0;
+    });
+}
+
 int l_pipeline(lua_State* L) {
     return lua_guarded(L, [L] {
         auto& pipeline = declaring(L, "pipeline").pipeline();
@@ -635,6 +651,7 @@ PipelineScript::PipelineScript(const std::filesystem::path& file, const ScriptOp
     lua_register(L, "lua_stage", &l_lua_stage);
     lua_register(L, "registered_model", &l_registered_model);
     lua_register(L, "path", &l_path);
+    lua_register(L, "monitor", &l_monitor);
     register_sweep_functions(L);
 }
 

@@ -1,37 +1,13 @@
 #include "serve/serve_metrics.hpp"
 
-#include <cstdio>
+#include "http/prometheus_text.hpp"
+
 #include <mutex>
 
 namespace trellis::serve {
 
-namespace {
-
-// A label value with the exposition format's escapes.
-std::string label(const std::string& value) {
-    std::string out;
-    for (char c : value) {
-        if (c == '\\' || c == '"') out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
-    }
-    return out;
-}
-
-std::string number(double value) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.17g", value);
-    return text;
-}
-
-void counter_header(std::string& out, const char* name, const char* help, const char* type = "counter") {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-}
-
-} // namespace
+using http::prometheus_header;
+using http::prometheus_label;
 
 ServeMetrics::Series& ServeMetrics::series(const std::string& endpoint, int64_t version, const std::string& variant,
                                            int status) {
@@ -71,15 +47,15 @@ void ServeMetrics::labels_received(const std::string& endpoint, size_t count) {
 std::string ServeMetrics::render(const ExternalCounters& external) const {
     std::string out;
     std::shared_lock lock(mutex_);
-    counter_header(out, "trellis_requests_total",
+    prometheus_header(out, "trellis_requests_total",
                    "Inference requests answered, by endpoint, model version, variant and HTTP status.");
     for (const auto& [key, s] : series_) {
         const auto& [endpoint, version, variant, status] = key;
-        out += "trellis_requests_total{endpoint=\"" + label(endpoint) + "\",version=\"" + std::to_string(version) +
-               "\",variant=\"" + label(variant) + "\",code=\"" + std::to_string(status) + "\"} " +
+        out += "trellis_requests_total{endpoint=\"" + prometheus_label(endpoint) + "\",version=\"" + std::to_string(version) +
+               "\",variant=\"" + prometheus_label(variant) + "\",code=\"" + std::to_string(status) + "\"} " +
                std::to_string(s->count.load()) + "\n";
     }
-    counter_header(out, "trellis_request_duration_seconds", "Time from a whole request to its response being ready.",
+    prometheus_header(out, "trellis_request_duration_seconds", "Time from a whole request to its response being ready.",
                    "histogram");
     // One histogram per endpoint, version and variant: the per-status series summed.
     struct Sum {
@@ -96,35 +72,35 @@ std::string ServeMetrics::render(const ExternalCounters& external) const {
     }
     for (const auto& [key, sum] : histograms) {
         const auto& [endpoint, version, variant] = key;
-        const std::string labels = "endpoint=\"" + label(endpoint) + "\",version=\"" + std::to_string(version) +
-                                   "\",variant=\"" + label(variant) + "\"";
+        const std::string labels = "endpoint=\"" + prometheus_label(endpoint) + "\",version=\"" + std::to_string(version) +
+                                   "\",variant=\"" + prometheus_label(variant) + "\"";
         for (size_t i = 0; i < latency_buckets.size(); ++i)
-            out += "trellis_request_duration_seconds_bucket{" + labels + ",le=\"" + number(latency_buckets[i]) + "\"} " +
+            out += "trellis_request_duration_seconds_bucket{" + labels + ",le=\"" + http::prometheus_number(latency_buckets[i]) + "\"} " +
                    std::to_string(sum.buckets[i]) + "\n";
         out += "trellis_request_duration_seconds_bucket{" + labels + ",le=\"+Inf\"} " + std::to_string(sum.count) + "\n";
-        out += "trellis_request_duration_seconds_sum{" + labels + "} " + number(static_cast<double>(sum.nanoseconds) / 1e9) + "\n";
+        out += "trellis_request_duration_seconds_sum{" + labels + "} " + http::prometheus_number(static_cast<double>(sum.nanoseconds) / 1e9) + "\n";
         out += "trellis_request_duration_seconds_count{" + labels + "} " + std::to_string(sum.count) + "\n";
     }
-    counter_header(out, "trellis_model_load_failures_total", "Model versions that failed to load or warm up.");
+    prometheus_header(out, "trellis_model_load_failures_total", "Model versions that failed to load or warm up.");
     for (const auto& [endpoint, count] : load_failures_)
-        out += "trellis_model_load_failures_total{endpoint=\"" + label(endpoint) + "\"} " + std::to_string(count) + "\n";
-    counter_header(out, "trellis_shadow_dropped_total", "Shadow copies of requests dropped because the shadow queue was full.");
+        out += "trellis_model_load_failures_total{endpoint=\"" + prometheus_label(endpoint) + "\"} " + std::to_string(count) + "\n";
+    prometheus_header(out, "trellis_shadow_dropped_total", "Shadow copies of requests dropped because the shadow queue was full.");
     for (const auto& [endpoint, count] : shadow_drops_)
-        out += "trellis_shadow_dropped_total{endpoint=\"" + label(endpoint) + "\"} " + std::to_string(count) + "\n";
-    counter_header(out, "trellis_labels_received_total", "Delayed labels posted to the endpoint and stored.");
+        out += "trellis_shadow_dropped_total{endpoint=\"" + prometheus_label(endpoint) + "\"} " + std::to_string(count) + "\n";
+    prometheus_header(out, "trellis_labels_received_total", "Delayed labels posted to the endpoint and stored.");
     for (const auto& [endpoint, count] : labels_)
-        out += "trellis_labels_received_total{endpoint=\"" + label(endpoint) + "\"} " + std::to_string(count) + "\n";
-    counter_header(out, "trellis_prediction_log_records_total", "Records written to the prediction log.");
+        out += "trellis_labels_received_total{endpoint=\"" + prometheus_label(endpoint) + "\"} " + std::to_string(count) + "\n";
+    prometheus_header(out, "trellis_prediction_log_records_total", "Records written to the prediction log.");
     out += "trellis_prediction_log_records_total " + std::to_string(external.log_written) + "\n";
-    counter_header(out, "trellis_prediction_log_dropped_total",
+    prometheus_header(out, "trellis_prediction_log_dropped_total",
                    "Prediction log records dropped: the queue was full or the file could not be written.");
     out += "trellis_prediction_log_dropped_total " + std::to_string(external.log_dropped) + "\n";
     if (const auto* server = external.server) {
-        counter_header(out, "trellis_http_open_connections", "Connections open now.", "gauge");
+        prometheus_header(out, "trellis_http_open_connections", "Connections open now.", "gauge");
         out += "trellis_http_open_connections " + std::to_string(server->open_connections.load()) + "\n";
-        counter_header(out, "trellis_http_requests_in_flight", "Requests being worked on now.", "gauge");
+        prometheus_header(out, "trellis_http_requests_in_flight", "Requests being worked on now.", "gauge");
         out += "trellis_http_requests_in_flight " + std::to_string(server->in_flight.load()) + "\n";
-        counter_header(out, "trellis_http_overload_refusals_total", "Connections and requests refused with 503 for overload.");
+        prometheus_header(out, "trellis_http_overload_refusals_total", "Connections and requests refused with 503 for overload.");
         out += "trellis_http_overload_refusals_total " + std::to_string(server->refused_overloaded.load()) + "\n";
     }
     return out;

@@ -286,8 +286,9 @@ CREATE TABLE serve_rollouts (
 )SQL";
 
 // Version 6: delayed labels, the ground truth that arrives after a prediction (posted to the
-// server or given to `trellis monitor labels`), joined to the prediction log by request id. A
-// later label for the same row replaces the earlier one: a correction, not a second truth.
+// server or given to `trellis monitor labels`), joined to the prediction log by request id (a
+// later label for the same row replaces the earlier one: a correction, not a second truth); and
+// trellis monitor's windows and alert states.
 inline constexpr std::string_view schema_v6 = R"SQL(
 CREATE TABLE prediction_labels (
   endpoint    TEXT NOT NULL,                 -- the endpoint that answered the request
@@ -299,6 +300,37 @@ CREATE TABLE prediction_labels (
   PRIMARY KEY (endpoint, request_id, row)
 ) WITHOUT ROWID;
 CREATE INDEX prediction_labels_by_time ON prediction_labels(endpoint, received_at);
+
+-- trellis monitor's history: one row per window it looked at, with the metrics the policy's stages
+-- computed on it (the run holds the details), and the state of each alert.
+CREATE TABLE monitor_windows (
+  id          INTEGER PRIMARY KEY,
+  monitor     TEXT NOT NULL,                 -- the policy's pipeline name
+  endpoint    TEXT NOT NULL,
+  run_id      TEXT REFERENCES runs(id),      -- the run that checked it; NULL when skipped
+  status      TEXT NOT NULL,                 -- checked | failed | skipped
+  message     TEXT,                          -- why it failed or was skipped
+  since       REAL,                          -- the window's bounds, when it is one of time
+  until       REAL,
+  rows        INTEGER NOT NULL DEFAULT 0,
+  labelled    INTEGER,                       -- rows with a label, when labels were joined
+  first_at    REAL,                          -- times of its first and last row
+  last_at     REAL,
+  metrics     TEXT NOT NULL DEFAULT '{}',    -- JSON: "STAGE.METRIC" -> value
+  at          REAL NOT NULL
+);
+CREATE INDEX monitor_windows_by_monitor ON monitor_windows(monitor, at);
+
+CREATE TABLE monitor_alerts (
+  monitor     TEXT NOT NULL,
+  alert       TEXT NOT NULL,
+  firing      INTEGER NOT NULL DEFAULT 0,    -- 1 while the alert fires
+  streak      INTEGER NOT NULL DEFAULT 0,    -- windows in a row that point to the other state
+  value       REAL,                          -- the metric in the last window that had it
+  since       REAL NOT NULL,                 -- when it entered its state
+  updated_at  REAL NOT NULL,
+  PRIMARY KEY (monitor, alert)
+);
 )SQL";
 
 // migrations[i] takes a database from version i to version i + 1.

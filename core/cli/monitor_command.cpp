@@ -2,6 +2,7 @@
 
 #include "cli/exit_codes.hpp"
 #include "cli/governance_view.hpp"
+#include "cli/monitor_run.hpp"
 #include "monitor/labels.hpp"
 #include "monitor/prediction_window.hpp"
 #include "util/duration.hpp"
@@ -215,7 +216,8 @@ int post_labels(CliContext& context, const LabelArgs& args) {
 } // namespace
 
 void add_monitor_command(CLI::App& app, std::function<CliContext&()> context, std::function<int()>& action) {
-    auto* monitor = app.add_subcommand("monitor", "Read what served models saw and answered");
+    auto* monitor = app.add_subcommand("monitor", "Watch served models: windows of their prediction log, delayed labels, "
+                                                  "monitoring policies and their alerts");
     monitor->require_subcommand(1);
     auto args = std::make_shared<WindowArgs>();
     auto* window = monitor->add_subcommand("window", "Sum up a window of an endpoint's prediction log, or write it as CSV");
@@ -241,6 +243,7 @@ void add_monitor_command(CLI::App& app, std::function<CliContext&()> context, st
     labels->callback([context, label_args, &action] {
         action = [context, label_args] { return post_labels(context(), *label_args); };
     });
+    add_monitor_run_commands(monitor, context, action);
 }
 
 } // namespace trellis::cli

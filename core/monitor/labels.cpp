@@ -264,6 +264,12 @@ LabelWrite store_labels(store::Database& db, const std::string& endpoint, const 
     return write;
 }
 
+std::optional<double> latest_label_time(store::Database& db, const std::string& endpoint) {
+    auto select = db.prepare("SELECT MAX(received_at) FROM prediction_labels WHERE endpoint = ?1");
+    select.bind(1, endpoint);
+    return select.step() ? select.optional_real(0) : std::nullopt;
+}
+
 Column window_labels(store::Database& db, const std::string& endpoint, const std::vector<std::string>& request_ids,
                      const std::vector<int64_t>& request_rows, const std::string& name) {
     const auto found = stored_labels(db, endpoint, request_ids);

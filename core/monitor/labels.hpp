@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -54,6 +55,9 @@ struct LabelWrite {
 // Stores `labels` for `endpoint` in one transaction (all or none), sent by `actor` at `at`.
 LabelWrite store_labels(store::Database& db, const std::string& endpoint, const std::vector<Label>& labels,
                         const std::string& actor, double at);
+
+// When the newest label of `endpoint` arrived, if any has.
+std::optional<double> latest_label_time(store::Database& db, const std::string& endpoint);
 
 // The labels of rows of the prediction log (a window's request_ids and request_rows), null where
 // a row has none yet: a column named `name`, Int64 when every label is a whole number, Float64

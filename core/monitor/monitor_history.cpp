@@ -37,7 +37,8 @@ std::vector<WindowRecord> recent_windows(store::Database& db, const std::string&
         record.labelled = select.optional_int64(9);
         record.first_at = select.optional_real(10);
         record.last_at = select.optional_real(11);
-        for (const auto& [name, value] : json::parse(select.text(12)).items())
+        const json metrics = json::parse(select.text(12));
+        for (const auto& [name, value] : metrics.items())
             if (value.is_number()) record.metrics[name] = value.get<double>();
         record.at = select.real(13);
         out.push_back(std::move(record));

@@ -16,8 +16,10 @@ using core::AttemptResult;
 using core::StageNode;
 
 MonitorStages::MonitorStages(core::CoreStageRunner& others, core::RunRecorder& recorder, std::filesystem::path root,
-                             WindowBounds bounds)
-    : others_(others), recorder_(recorder), root_(std::move(root)), bounds_(std::move(bounds)) {}
+                             WindowBounds bounds, std::optional<PredictionWindow> current, WindowSummary& summary)
+    : others_(others), recorder_(recorder), root_(std::move(root)), bounds_(std::move(bounds)), summary_(summary) {
+    if (current) windows_.emplace(std::pair(false, false), std::move(*current));
+}
 
 AttemptResult MonitorStages::run(const StageNode& node, const std::map<std::string, ArtifactBytes>& inputs) {
     try {

@@ -34,11 +34,12 @@ struct WindowSummary {
 class MonitorStages : public core::CoreStageRunner {
 public:
     // `others` runs the core stages that are not the monitor's (registry.model, govern.promote).
-    MonitorStages(core::CoreStageRunner& others, core::RunRecorder& recorder, std::filesystem::path root, WindowBounds bounds);
+    // `current`: the current window, when the caller has read it already. What the window
+    // stages read is summed up in `summary`.
+    MonitorStages(core::CoreStageRunner& others, core::RunRecorder& recorder, std::filesystem::path root, WindowBounds bounds,
+                  std::optional<PredictionWindow> current, WindowSummary& summary);
 
     core::AttemptResult run(const core::StageNode& node, const std::map<std::string, core::ArtifactBytes>& inputs) override;
-
-    const WindowSummary& summary() const { return summary_; }
 
 private:
     core::AttemptResult window(const core::StageNode& node);
@@ -52,7 +53,7 @@ private:
     std::filesystem::path root_;
     WindowBounds bounds_;
     std::map<std::pair<bool, bool>, PredictionWindow> windows_;
-    WindowSummary summary_;
+    WindowSummary& summary_;
 };
 
 } // namespace trellis::monitor

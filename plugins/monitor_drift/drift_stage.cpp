@@ -269,6 +269,8 @@ public:
             first = false;
         }
         ctx.output("report", trellis::Report{json + "]}"});
+        // Logged too, so that they are in the run's metrics (trellis runs show) and its history.
+        for (const auto& [name, value] : metrics.values) ctx.log_metric(name, value);
         ctx.output("metrics", metrics);
         if (config.fail_on_drift && dataset_drift)
             throw trellis::Error(TRELLIS_ERR_FAILED, verdict + ": " + join(drifted));

@@ -190,7 +190,7 @@ monitor::WindowRecord check_window(CliContext& context, const RunArgs& args, See
     const bool repeated_skip = record.status == "skipped" && seen.last_skip == record.message;
     seen.last_skip = record.status == "skipped" ? record.message : std::nullopt;
     if (repeated_skip) {
-        if (metrics) metrics->window_done(record, {});
+        if (metrics) metrics->window_done(record, nullptr);
         spdlog::debug("monitor {}: skipped again ({})", policy.name, record.message.value_or(""));
         return record;
     }
@@ -221,7 +221,7 @@ monitor::WindowRecord check_window(CliContext& context, const RunArgs& args, See
         alerts[rule.name] = after;
     }
     transaction.commit();
-    if (metrics) metrics->window_done(record, alerts);
+    if (metrics) metrics->window_done(record, &alerts);
 
     // One line per window, and one per alert that changed.
     std::string line = "monitor " + policy.name + ": window of " + std::to_string(record.rows) + " rows";

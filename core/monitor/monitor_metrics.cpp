@@ -43,11 +43,11 @@ MonitorMetrics::MonitorMetrics(const MonitorPolicy& policy) : monitor_(policy.na
     for (const auto& rule : policy.alerts) severities_[rule.name] = rule.severity;
 }
 
-void MonitorMetrics::window_done(const WindowRecord& record, const std::map<std::string, AlertState>& alerts) {
+void MonitorMetrics::window_done(const WindowRecord& record, const std::map<std::string, AlertState>* alerts) {
     std::lock_guard lock(mutex_);
     ++windows_[record.status];
     if (record.status == "checked") last_checked_ = record;
-    alerts_ = alerts;
+    if (alerts) alerts_ = *alerts;
 }
 
 std::string MonitorMetrics::render() const {

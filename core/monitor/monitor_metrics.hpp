@@ -15,8 +15,9 @@ class MonitorMetrics {
 public:
     explicit MonitorMetrics(const MonitorPolicy& policy);
 
-    // A window was looked at (checked, failed or skipped), and the alerts are now `alerts`.
-    void window_done(const WindowRecord& record, const std::map<std::string, AlertState>& alerts);
+    // A window was looked at (checked, failed or skipped), and the alerts are now `alerts` (null:
+    // as they were).
+    void window_done(const WindowRecord& record, const std::map<std::string, AlertState>* alerts);
     // The exposition text.
     std::string render() const;
 

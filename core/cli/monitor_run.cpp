@@ -311,10 +311,21 @@ int run_monitor(CliContext& context, const RunArgs& args) {
     int code = exit_ok;
     while (!stop_requested) {
         const auto started = std::chrono::steady_clock::now();
-        const monitor::WindowRecord record = check_window(context, args, seen, server ? &metrics : nullptr);
         if (args.once) {
+            const monitor::WindowRecord record = check_window(context, args, seen, nullptr);
             code = record.status == "failed" ? exit_run_failed : exit_ok;
             break;
+        }
+        try {
+            check_window(context, args, seen, server ? &metrics : nullptr);
+        } catch (const UsageError&) {
+            throw; // the policy no longer loads: stop with its error
+        } catch (const govern::AccessDenied&) {
+            throw;
+        } catch (const std::exception& e) {
+            // A store that is busy or a disk that is full now may not be later: a long-running
+            // monitor says so and tries again rather than dying.
+            spdlog::error("monitor {}: {}; trying again at the next window", policy.name, e.what());
         }
         // Sleeps till the next window, waking for SIGTERM or Ctrl-C.
         const auto next = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(

@@ -74,6 +74,8 @@ local window = stage "monitor.window" {}
 local reference = stage "monitor.reference" {}
 stage "monitor.drift" { id = "drift", reference = reference.table, current = window.table }
 stage "monitor.performance" { id = "performance", data = window.table, group_by = { "version", "variant" }, min_labels = 10 }
+stage "data.validate" { id = "schema", table = window.table, reference = reference.table, fail_on = "never",
+                        severity = { new_column = "off", missing_column = "off" } }
 )";
 
 json status(const Sandbox& sandbox) {
@@ -123,6 +125,7 @@ TEST_CASE("monitor run: windows checked against the training data and labels, al
     CHECK(window.at("metrics").at("performance.accuracy").get<double>() > 0.8);
     CHECK(window.at("metrics").at("performance.labelled{version=1,variant=primary}") == 30);
     CHECK(window.at("metrics").at("drift.drift_share").get<double>() < 0.5);
+    CHECK(window.at("metrics").at("schema.rows") == 30);
     CHECK(alert_state(entry, "data_drift") == "ok");
     CHECK(alert_state(entry, "accuracy_low") == "ok");
 
@@ -145,6 +148,8 @@ TEST_CASE("monitor run: windows checked against the training data and labels, al
     CHECK_THAT(drifted.out, !Catch::Contains("FIRING"));
     entry = status(sandbox);
     CHECK(entry.at("windows").at(0).at("metrics").at("drift.drift_share").get<double>() >= 0.5);
+    // Values scaled by 1.6 leave the training data's ranges: the schema check counts them.
+    CHECK(entry.at("windows").at(0).at("metrics").at("schema.anomalies").get<double>() > 0);
     CHECK(alert_state(entry, "data_drift") == "ok");
     send(sandbox, server, 60, 30, 1.6, "c");
     wait_for_log(sandbox, 90);

@@ -150,7 +150,7 @@ TEST_CASE("A fresh metadata store is at the newest schema version in WAL mode", 
     {
         MetadataStore store(root);
         CHECK(store.version() == trellis::store::schema_version);
-        CHECK(store.version() == 5);
+        CHECK(store.version() == 6);
         CHECK(scalar(store.db(), "PRAGMA user_version") == "6");
         CHECK(scalar(store.db(), "PRAGMA journal_mode") == "wal");
         CHECK(scalar(store.db(), "PRAGMA foreign_keys") == "1");
@@ -161,14 +161,14 @@ TEST_CASE("A fresh metadata store is at the newest schema version in WAL mode", 
     }
     CHECK(fs::is_regular_file(root / "metadata.db"));
     MetadataStore again(root);
-    CHECK(again.version() == 5);
+    CHECK(again.version() == 6);
 }
 
 TEST_CASE("A version 1 metadata store migrates to the newest version and keeps its runs", "[metadata_store]") {
     TempDir temp;
     write_v1_store(temp.path());
     MetadataStore store(temp.path());
-    CHECK(store.version() == 5);
+    CHECK(store.version() == 6);
     CHECK(scalar(store.db(), "PRAGMA user_version") == "6");
     const auto run = store.find_run("old-run");
     REQUIRE(run);
@@ -177,6 +177,8 @@ TEST_CASE("A version 1 metadata store migrates to the newest version and keeps i
     CHECK(count(store.db(), "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'models'") == 1);
     CHECK(count(store.db(), "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('sweeps', "
                             "'sweep_trials')") == 2);
+    CHECK(count(store.db(), "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('prediction_labels', "
+                            "'monitor_windows', 'monitor_alerts')") == 3);
     CHECK(scalar(store.db(), "PRAGMA journal_mode") == "wal");
     CHECK(store.integrity_problems().empty());
 }

@@ -224,6 +224,13 @@ RunResult execute_recorded_run(CliContext& context, LoadedScript& loaded, const 
                        : !recorded           ? exit_internal
                        : outcome.succeeded() ? exit_ok
                                              : exit_run_failed;
+    if (outcome.abandoned > 0) {
+        // Threads still inside a plugin use the recorder, the core stages and the locks of this
+        // frame: leave now, without running their destructors under them.
+        core::kill_child_groups();
+        spdlog::default_logger()->flush();
+        std::_Exit(result.exit_code);
+    }
     result.outcome = std::move(outcome);
     core::logging::remove_file_sink(run_dir / "run.log");
     return result;

@@ -58,8 +58,8 @@ struct RunResult {
 };
 
 // Runs the loaded script as a new (or resumed) run. Needs the developer role. Ctrl-C cancels it
-// (a second one stops waiting). When a stage's thread never returned, the caller must leave with
-// std::_Exit (after kill_child_groups): see leave_if_abandoned.
+// (a second one stops waiting). When a stage's thread never returned, the process leaves here
+// with std::_Exit once the run is recorded: its objects must not be destroyed under that thread.
 RunResult execute_recorded_run(CliContext& context, LoadedScript& loaded, const RunRequest& request);
 
 // Leaves the process at once with `code` when stages were abandoned: threads still inside a plugin
